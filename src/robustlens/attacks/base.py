@@ -175,7 +175,15 @@ class Attack(abc.ABC):
         """The attack's budget, where it has one (checked at entry)."""
         return getattr(self, "_eps", None)
 
-    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None) -> AttackResult:
+    def __call__(
+        self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None, *, index: Tensor | None = None
+    ) -> AttackResult:
+        """Attack ``model`` at ``(x, y)``.
+
+        ``index`` (dataset indices) lets random attacks draw per-sample numbers with
+        :mod:`robustlens.utils.seeding`, so results do not depend on batching or DDP;
+        without it they draw from the global RNG.
+        """
         check_attack_inputs(x, y, bounds=self.bounds, eps=self.eps, norm=self.norm)
         if self.targeted and target is None:
             raise AttackInputError(f"{type(self).__name__} is targeted: pass `target` (a class per sample)")
@@ -183,7 +191,7 @@ class Attack(abc.ABC):
         model.eval()
         try:
             with frozen_parameters(model), torch.enable_grad() if self.uses_gradients else contextlib.nullcontext():
-                x_adv, iterations, extra = self._perturb(model, x.detach(), y, target)
+                x_adv, iterations, extra = self._perturb(model, x.detach(), y, target, index)
             x_adv = x_adv.detach().clamp(*self.bounds)
             logits = predict(model, x_adv)
         finally:
@@ -203,7 +211,7 @@ class Attack(abc.ABC):
 
     @abc.abstractmethod
     def _perturb(
-        self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None
+        self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, index: Tensor | None
     ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """Return ``(x_adv, iterations[B], extra)``; gradients are enabled, params frozen."""
 
