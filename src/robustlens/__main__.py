@@ -1,0 +1,3 @@
+from robustlens.tasks.cli import main
+
+main()

@@ -1,0 +1,50 @@
+"""A W&B logger that works without an account: offline unless the user configured W&B."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from lightning.pytorch.loggers import WandbLogger
+
+
+def resolve_wandb_mode(mode: str | None) -> str:
+    """``mode`` if given; else $WANDB_MODE; else online only when an API key is configured."""
+    if mode:
+        return mode
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    has_key = bool(os.environ.get("WANDB_API_KEY")) or (os.path.exists(os.path.expanduser("~/.netrc")) and (
+        "api.wandb.ai" in open(os.path.expanduser("~/.netrc")).read()
+    ))
+    return "online" if has_key else "offline"
+
+
+def make_wandb_logger(
+    save_dir: str,
+    project: str = "robustlens",
+    entity: str | None = None,
+    group: str | None = None,
+    name: str | None = None,
+    tags: list[str] | None = None,
+    mode: str | None = None,
+    log_model: bool = False,
+    **kwargs: Any,
+) -> WandbLogger:
+    """Build Lightning's WandbLogger with robustlens' defaults (offline, named, grouped).
+
+    Offline runs are written to ``<save_dir>/wandb/offline-run-*`` and uploaded later
+    with ``wandb sync <save_dir>/wandb/offline-run-*``.
+    """
+    os.makedirs(save_dir, exist_ok=True)
+    return WandbLogger(
+        save_dir=save_dir,
+        project=project,
+        entity=entity,
+        group=group,
+        name=name,
+        tags=list(tags or []),
+        mode=resolve_wandb_mode(mode),
+        log_model=log_model,
+        **kwargs,
+    )

@@ -1,0 +1,131 @@
+"""Validate a composed config before any work starts.
+
+Why signatures are the schema: every object in ``conf/`` is built from a ``_target_``;
+its constructor already names every valid key, and robustlens annotates those keys with
+types and bounds (``Annotated[float, Field(ge=0)]``). Checking the composed YAML against
+the constructor catches a misspelled key, a string where a number belongs or an ε < 0
+*before* a dataset is loaded or an epoch is trained, and the message can list the valid
+keys. Group options that do not exist are already refused by Hydra with the list of
+available options.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Iterable
+from typing import Any
+
+from hydra.utils import get_object
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+#: keys Hydra's instantiate interprets itself
+_HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
+
+
+class ConfigValidationError(ValueError):
+    """The composed config is invalid; the message lists every problem and how to fix it."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(
+            "invalid configuration:\n  - "
+            + "\n  - ".join(problems)
+            + "\nFix the config file or the command-line override (see `robustlens <task> --help`)."
+        )
+
+
+def validate_config(cfg: DictConfig, allowed_top_level: Iterable[str] | None = None) -> None:
+    """Raise :class:`ConfigValidationError` listing every invalid key or value in ``cfg``."""
+    problems: list[str] = []
+    if allowed_top_level is not None:
+        allowed = set(allowed_top_level)
+        for key in cfg:
+            if key not in allowed:
+                problems.append(
+                    f"unknown top-level key '{key}'; valid keys: {', '.join(sorted(allowed))}"
+                )
+    _walk(cfg, "", problems)
+    if problems:
+        raise ConfigValidationError(problems)
+
+
+def _walk(node: Any, path: str, problems: list[str]) -> None:
+    if isinstance(node, DictConfig):
+        if "_target_" in node:
+            _check_target_node(node, path, problems)
+        for key in node:
+            if str(key) in _HYDRA_KEYS:
+                continue
+            child = node._get_node(key)
+            if child is not None and not OmegaConf.is_missing(node, key):
+                _walk(node[key], f"{path}.{key}" if path else str(key), problems)
+    elif isinstance(node, ListConfig):
+        for i, item in enumerate(node):
+            _walk(item, f"{path}[{i}]", problems)
+
+
+def _signature_of(target: Any) -> tuple[inspect.Signature | None, dict[str, Any]]:
+    func = target.__init__ if inspect.isclass(target) else target
+    try:
+        sig = inspect.signature(target)
+    except (TypeError, ValueError):
+        return None, {}
+    try:
+        hints = typing.get_type_hints(func, include_extras=True)
+    except Exception:  # unresolvable forward references: check keys only
+        hints = {}
+    return sig, hints
+
+
+def _check_target_node(node: DictConfig, path: str, problems: list[str]) -> None:
+    target_name = node["_target_"]
+    where = path or "<root>"
+    try:
+        target = get_object(target_name)
+    except Exception as exc:  # ImportError, AttributeError, ...
+        problems.append(f"{where}._target_: cannot import '{target_name}' ({exc})")
+        return
+    sig, hints = _signature_of(target)
+    if sig is None:
+        return
+    params = sig.parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    valid = [name for name, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    for key in node:
+        key = str(key)
+        if key in _HYDRA_KEYS:
+            continue
+        if key not in params:
+            if not takes_any:
+                problems.append(
+                    f"{where}.{key}: unknown key for {target_name}; valid keys: {', '.join(valid)}"
+                )
+            continue
+        annotation = hints.get(key)
+        if annotation is None or OmegaConf.is_missing(node, key):
+            continue
+        value = node._get_node(key)
+        if isinstance(value, DictConfig) and "_target_" in value:
+            continue  # an object built by instantiate: validated on its own
+        message = _type_error(annotation, OmegaConf.to_container(node, resolve=True)[key])
+        if message:
+            problems.append(f"{where}.{key} = {node[key]!r}: {message} ({target_name})")
+
+
+def _type_error(annotation: Any, value: Any) -> str | None:
+    try:
+        adapter = TypeAdapter(annotation, config=ConfigDict(arbitrary_types_allowed=True))
+    except Exception:
+        try:
+            adapter = TypeAdapter(annotation)
+        except Exception:
+            return None  # a type pydantic cannot describe (e.g. nn.Module): not checkable here
+    try:
+        adapter.validate_python(value)
+    except ValidationError as exc:
+        return "; ".join(err["msg"] for err in exc.errors())
+    except Exception:
+        return None
+    return None

@@ -1,0 +1,75 @@
+"""The ``robustlens`` command: ``robustlens <task> [hydra overrides]``.
+
+Each task is a Hydra app whose primary config is ``conf/<task>.yaml``; everything after
+the task name is handed to Hydra unchanged (overrides, ``--multirun``, ``--help``,
+``--cfg job``, ``-cd <extra config dir>``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+TASKS: dict[str, str] = {
+    "train": "train a classifier (training=standard|noise|pgd_at|trades) or a generator (task=generator)",
+    "evaluate": "measure a classifier with attacks, perturbations, corruptions and latent probes",
+    "report": "gather the results of a run or multirun dir into tables and plots: robustlens report <dir>",
+}
+
+USAGE = """usage: robustlens <task> [overrides ...] [--multirun] [--help]
+
+tasks:
+{tasks}
+
+examples:
+  robustlens train experiment=quickstart
+  robustlens train data=mnist training=pgd_at trainer.max_epochs=5
+  robustlens evaluate classifier=buzhinsky_mnist data=mnist evaluation=paper_a
+  robustlens evaluate --multirun ckpt_path=a.ckpt,b.ckpt evaluation.probes.pgd_linf.attack.eps=0.05,0.1
+  robustlens report outputs/evaluate/multiruns/<date>
+
+`robustlens <task> --help` lists the task's config groups and options.
+"""
+
+
+def _task_function(task: str) -> Callable[[Any], Any]:
+    from robustlens.tasks.common import task_wrapper
+
+    if task == "train":
+        from robustlens.tasks.train import train as body
+    elif task == "evaluate":
+        from robustlens.tasks.evaluate import evaluate as body
+    else:
+        from robustlens.tasks.report import run_report as body
+    return task_wrapper(body)
+
+
+def run_hydra_task(task: str, argv: list[str]) -> Any:
+    import hydra
+
+    from robustlens.config.locate import config_dir
+    from robustlens.config.resolvers import register_resolvers
+
+    register_resolvers()
+    if task == "report" and argv and not argv[0].startswith("-") and "=" not in argv[0]:
+        argv = [f"run_dir={argv[0]}", *argv[1:]]  # `robustlens report <dir>`
+    sys.argv = [f"robustlens {task}", *argv]
+    app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=task)(_task_function(task))
+    return app()
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE.format(tasks="\n".join(f"  {name:<9} {text}" for name, text in TASKS.items())))
+        return
+    task, rest = argv[0], argv[1:]
+    if task not in TASKS:
+        print(f"robustlens: unknown task {task!r}; valid tasks: {', '.join(TASKS)}", file=sys.stderr)
+        raise SystemExit(2)
+    run_hydra_task(task, rest)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""What every task shares: validation, seeding, loggers/callbacks, and the task wrapper
+that always finishes W&B and records failures without losing finished results."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from robustlens.config.validate import validate_config
+from robustlens.utils.io import write_json_atomic, write_text_atomic
+from robustlens.utils.versions import library_versions
+
+log = logging.getLogger("robustlens")
+
+RESULTS_SCHEMA = "robustlens.results/1"
+RESOLVED_CONFIG_NAME = "config_resolved.yaml"
+
+#: top-level keys a composed config may have (experiment/debug/hparams_search are `_global_` packages)
+TOP_LEVEL_KEYS = {
+    "task_name", "tags", "seed", "ckpt_path", "optimized_metric", "data", "classifier", "training",
+    "optimizer", "scheduler", "task", "trainer", "logger", "callbacks", "evaluation", "paths", "extras",
+    "generator", "generator_ckpt_path", "skip_if_complete", "run_dir", "table", "plots", "expected",
+    "output_dir", "note", "report", "generator_training", "evaluate_after_fit",
+}
+
+
+def is_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.initialized() and str(HydraConfig.get().mode) == "RunMode.MULTIRUN"
+
+
+def job_info(cfg: DictConfig) -> dict[str, Any]:
+    """Name, overrides and swept values of the current Hydra job (empty outside Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    info: dict[str, Any] = {"output_dir": str(cfg.paths.output_dir)}
+    if not HydraConfig.initialized():
+        return info
+    hc = HydraConfig.get()
+    overrides = list(hc.overrides.task)
+    info.update(
+        name=hc.job.name,
+        overrides=overrides,
+        sweep_params=dict(_split_override(o) for o in overrides if "=" in o and not o.startswith("hydra")),
+        job_num=hc.job.get("num"),
+    )
+    return info
+
+
+def _split_override(override: str) -> tuple[str, Any]:
+    key, _, value = override.lstrip("+~").partition("=")
+    try:
+        import yaml
+
+        parsed = yaml.safe_load(value)
+    except Exception:
+        parsed = value
+    return key, parsed
+
+
+def results_payload(
+    cfg: DictConfig, *, status: str, metrics: dict[str, Any] | None = None, started: float,
+    probes: dict[str, Any] | None = None, error: BaseException | None = None, extra: dict | None = None,
+    job: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``results.json`` contract (CONTRIBUTING.md) for the current job."""
+    finished = time.time()
+    payload = {
+        "schema": RESULTS_SCHEMA,
+        "status": status,
+        "task": str(cfg.task_name),
+        "error": None,
+        "job": job or job_info(cfg),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "versions": library_versions(),
+        "seed": cfg.get("seed"),
+        "timing": {
+            "started": datetime.fromtimestamp(started, timezone.utc).isoformat(),
+            "finished": datetime.fromtimestamp(finished, timezone.utc).isoformat(),
+            "seconds": round(finished - started, 3),
+        },
+        "probes": probes or {},
+        "metrics": metrics or {},
+    }
+    if error is not None:
+        payload["error"] = {
+            "type": type(error).__name__,
+            "message": str(error),
+            "traceback": "".join(traceback.format_exception(error)),
+        }
+    payload.update(extra or {})
+    return payload
+
+
+def finish_wandb(exit_code: int = 0) -> None:
+    """Close the W&B run of this process, if any (also after a failure)."""
+    try:
+        import wandb
+    except ImportError:  # pragma: no cover
+        return
+    if wandb.run is not None:
+        wandb.finish(exit_code=exit_code)
+
+
+def task_wrapper(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[DictConfig], Any]:
+    """Validate, seed, run, and always close W&B; record a failure in ``results.json``.
+
+    In a multirun a failed job is recorded (status ``failed`` with its traceback) and the
+    sweep goes on; the sweep summary lists it at the end. A single run re-raises.
+    """
+
+    @functools.wraps(task)
+    def wrapped(cfg: DictConfig) -> Any:
+        started = time.time()
+        output_dir = Path(cfg.paths.output_dir)
+        try:
+            validate_config(cfg, TOP_LEVEL_KEYS)
+            output_dir.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(output_dir / RESOLVED_CONFIG_NAME, OmegaConf.to_yaml(cfg, resolve=True))
+            if cfg.get("extras", {}).get("ignore_warnings"):
+                warnings.filterwarnings("ignore")
+            if cfg.get("extras", {}).get("print_config"):
+                print_config(cfg)
+            if cfg.get("seed") is not None:
+                L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+            result = task(cfg)
+        except BaseException as exc:
+            finish_wandb(exit_code=1)
+            if _is_rank_zero() and not isinstance(exc, KeyboardInterrupt):
+                _record_failure(cfg, output_dir, exc, started)
+            if is_multirun() and isinstance(exc, Exception):
+                log.error("job failed (the sweep goes on): %s: %s", type(exc).__name__, exc)
+                return None
+            raise
+        finish_wandb(exit_code=0)
+        return result
+
+    return wrapped
+
+
+def _record_failure(cfg: DictConfig, output_dir: Path, exc: BaseException, started: float) -> None:
+    """Write status 'failed' — unless a complete results file exists (never lose finished work)."""
+    results = output_dir / "results.json"
+    try:
+        import json
+
+        if results.is_file() and json.loads(results.read_text()).get("status") == "complete":
+            return
+        previous = json.loads(results.read_text()) if results.is_file() else {}
+        payload = results_payload(
+            cfg, status="failed", metrics=previous.get("metrics"), probes=previous.get("probes"),
+            started=started, error=exc,
+            extra={"completed_probes": previous.get("completed_probes", [])},
+        )
+        write_json_atomic(results, payload)
+    except Exception:  # recording must never hide the original error
+        log.exception("could not record the failure in %s", results)
+
+
+def _is_rank_zero() -> bool:
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def print_config(cfg: DictConfig) -> None:
+    """Print the config tree (rich) on rank 0."""
+    if not _is_rank_zero():
+        return
+    from rich.console import Console
+    from rich.syntax import Syntax
+
+    shown = {k: v for k, v in OmegaConf.to_container(cfg, resolve=False).items() if k != "hydra"}
+    Console(stderr=True).print(Syntax(OmegaConf.to_yaml(shown), "yaml", theme="ansi_dark"))
+
+
+def instantiate_dict(node: DictConfig | None) -> list[Any]:
+    """Instantiate every ``_target_`` entry of a name → config mapping (callbacks, loggers)."""
+    if not node:
+        return []
+    return [instantiate(value) for value in node.values() if isinstance(value, DictConfig) and "_target_" in value]
+
+
+def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
+    callbacks = instantiate_dict(cfg.get("callbacks"))
+    loggers = instantiate_dict(cfg.get("logger"))
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **overrides)

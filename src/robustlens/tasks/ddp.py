@@ -1,0 +1,69 @@
+"""DDP that survives Hydra multiruns (Lightning #11300, Hydra #2070).
+
+Lightning starts DDP child ranks by re-running the parent's command line; under a Hydra
+``--multirun`` that command expands the whole sweep again in every child. Here child
+ranks are started from the *job's saved, resolved config*
+(``<output_dir>/config_resolved.yaml``, written by the task wrapper) with
+``python -m robustlens.tasks.ddp_child <task> <config>``: they run exactly the parent's
+job and nothing else. Under SLURM (or torchrun) the cluster starts every rank itself and
+Lightning's own environment detection takes over (no launcher involved).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+
+
+def _current_job() -> tuple[str, Path]:
+    from hydra.core.hydra_config import HydraConfig
+
+    from robustlens.tasks.common import RESOLVED_CONFIG_NAME
+
+    if not HydraConfig.initialized():
+        raise RuntimeError(
+            "HydraSafeDDPStrategy launches child ranks from a Hydra job's saved config; outside "
+            "`robustlens <task>` use Lightning's plain `strategy=ddp`"
+        )
+    hc = HydraConfig.get()
+    config = Path(hc.runtime.output_dir) / RESOLVED_CONFIG_NAME
+    if not config.is_file():
+        raise RuntimeError(f"the job's resolved config {config} is missing; it is written by the task wrapper")
+    return str(hc.job.config_name), config
+
+
+class SavedConfigLauncher(_SubprocessScriptLauncher):
+    """Starts ranks 1..N-1 as ``robustlens.tasks.ddp_child`` processes on the saved job config."""
+
+    def _call_children_scripts(self) -> None:
+        self._check_can_spawn_children()
+        self.procs = []
+        os.environ["MASTER_ADDR"] = self.cluster_environment.main_address
+        os.environ["MASTER_PORT"] = str(self.cluster_environment.main_port)
+        os.environ["NODE_RANK"] = str(self.cluster_environment.node_rank())
+        os.environ["LOCAL_RANK"] = str(self.cluster_environment.local_rank())
+        os.environ["WORLD_SIZE"] = f"{self.num_processes * self.num_nodes}"
+        task, config = _current_job()
+        command = [sys.executable, "-m", "robustlens.tasks.ddp_child", task, str(config)]
+        for local_rank in range(1, self.num_processes):
+            env = os.environ.copy()
+            env["LOCAL_RANK"] = str(local_rank)
+            if os.environ.get("PL_GLOBAL_SEED") is None:
+                env.pop("PL_GLOBAL_SEED", None)
+            self.procs.append(subprocess.Popen(command, env=env, cwd=os.getcwd()))
+
+
+class HydraSafeDDPStrategy(DDPStrategy):
+    """Lightning's DDP strategy with :class:`SavedConfigLauncher` for the child ranks."""
+
+    def _configure_launcher(self) -> None:
+        assert self.cluster_environment is not None
+        if self._start_method == "popen":
+            self._launcher = SavedConfigLauncher(self.cluster_environment, self.num_processes, self.num_nodes)
+        else:
+            super()._configure_launcher()

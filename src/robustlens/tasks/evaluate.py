@@ -1,0 +1,213 @@
+"""``robustlens evaluate``: measure a trained classifier with every configured probe.
+
+Flow: load the classifier (checkpoint or config) and optional generator → build probes
+→ one ``Trainer.test`` pass per probe not finished yet (resumable) → worst case over
+attack probes → ``results.json`` + ``per_sample.csv`` (atomic) → console summary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from robustlens.evaluation.module import EvaluationModule
+from robustlens.evaluation.probe import Probe
+from robustlens.tasks.common import build_trainer, results_payload
+from robustlens.utils.io import write_json_atomic, write_text_atomic
+
+log = logging.getLogger("robustlens")
+
+PROBE_DIR = "probes"
+
+
+def load_classifier(cfg: DictConfig) -> nn.Module:
+    """The classifier to evaluate: from ``ckpt_path`` (rebuilt from the checkpoint alone) or ``classifier``."""
+    from robustlens.models.classifier_module import load_classifier_checkpoint
+
+    if cfg.get("ckpt_path"):
+        return load_classifier_checkpoint(cfg.ckpt_path)
+    if cfg.get("classifier"):
+        return instantiate(cfg.classifier).eval()
+    raise ValueError(
+        "nothing to evaluate: set `ckpt_path=<path to a robustlens train checkpoint>` or choose a "
+        "classifier config, e.g. `classifier=buzhinsky_mnist` (Paper A's published MNIST models)"
+    )
+
+
+def load_generator(cfg: DictConfig) -> nn.Module | None:
+    if cfg.get("generator_ckpt_path"):
+        from robustlens.models.generator_module import load_generator_checkpoint
+
+        return load_generator_checkpoint(cfg.generator_ckpt_path)
+    if cfg.get("generator"):
+        return instantiate(cfg.generator)
+    return None
+
+
+def build_probes(cfg: DictConfig, num_classes: int) -> dict[str, Probe]:
+    """Instantiate ``evaluation.probes`` and give each probe the default metrics it lacks."""
+    evaluation = cfg.get("evaluation") or {}
+    probe_cfgs = evaluation.get("probes") or {}
+    if not probe_cfgs:
+        raise ValueError("no probes configured: add some, e.g. `evaluation=default` or `+probe@evaluation.probes.pgd=pgd_linf`")
+    probes: dict[str, Probe] = {}
+    for name, probe_cfg in probe_cfgs.items():
+        if probe_cfg is None:
+            continue  # a probe removed with `evaluation.probes.<name>=null`
+        metrics = {
+            metric_name: instantiate(metric_cfg, num_classes=num_classes)
+            if "num_classes" in metric_cfg else instantiate(metric_cfg)
+            for metric_name, metric_cfg in (evaluation.get("default_metrics") or {}).items()
+            if metric_cfg is not None
+        }
+        own = probe_cfg.get("metrics") or {}
+        metrics.update({k: instantiate(v) for k, v in own.items()})
+        probe_cfg = OmegaConf.masked_copy(probe_cfg, [k for k in probe_cfg if k != "metrics"])
+        probes[str(name)] = instantiate(probe_cfg, metrics=metrics)
+    return probes
+
+
+def run_evaluation(
+    cfg: DictConfig, classifier: nn.Module, datamodule: Any, started: float | None = None
+) -> dict[str, Any]:
+    """Evaluate ``classifier`` on ``datamodule``'s test split; returns the results payload."""
+    started = started or time.time()
+    output_dir = Path(cfg.paths.output_dir)
+    probe_dir = output_dir / PROBE_DIR
+    probes = build_probes(cfg, datamodule.num_classes)
+    module = EvaluationModule(
+        classifier=classifier,
+        probes=probes,
+        generator=load_generator(cfg),
+        num_classes=datamodule.num_classes,
+        class_names=list(getattr(datamodule, "class_names", [])) or None,
+        seed=int(cfg.get("seed") or 0),
+    )
+    trainer = build_trainer(cfg, inference_mode=False, use_distributed_sampler=False)
+    descriptions = {name: probe.describe() for name, probe in probes.items()}
+    metrics: dict[str, Any] = {}
+    tables: dict[str, pd.DataFrame] = {}
+    for name in probes:
+        done = _load_finished_probe(probe_dir, name)
+        if done is not None:
+            log.info("probe %s already finished: reusing %s", name, probe_dir / f"{name}.json")
+            metrics.update(done[0])
+            tables[name] = done[1]
+            continue
+        module.probe_name = name
+        trainer.test(module, datamodule=datamodule, verbose=False)
+        metrics.update(module.last_metrics)
+        tables[name] = module.last_table
+        if trainer.is_global_zero:
+            _save_finished_probe(probe_dir, name, module.last_metrics, module.last_table, descriptions[name])
+            _write(cfg, output_dir, "partial", metrics, descriptions, tables, started)
+    per_sample = merge_tables(tables)
+    metrics.update(worst_case_metrics(per_sample, [n for n, p in probes.items() if p.is_attack], module.num_classes))
+    payload = _write(cfg, output_dir, "complete", metrics, descriptions, tables, started) if trainer.is_global_zero else {}
+    module.results, module.per_sample = metrics, per_sample
+    for callback in trainer.callbacks:
+        if hasattr(callback, "on_evaluation_end"):
+            callback.on_evaluation_end(trainer, module)
+    if trainer.is_global_zero:
+        print_summary(metrics, list(probes), module.class_names)
+    return payload
+
+
+def _write(cfg, output_dir: Path, status: str, metrics, descriptions, tables, started) -> dict[str, Any]:
+    payload = results_payload(
+        cfg, status=status, metrics=metrics, probes=descriptions, started=started,
+        extra={"completed_probes": list(tables)},
+    )
+    if status == "complete":
+        write_text_atomic(output_dir / "per_sample.csv", merge_tables(tables).to_csv(index=False))
+    write_json_atomic(output_dir / "results.json", payload)
+    return payload
+
+
+def _save_finished_probe(probe_dir: Path, name: str, metrics, table: pd.DataFrame, description) -> None:
+    write_text_atomic(probe_dir / f"{name}.csv", table.to_csv(index=False))
+    write_json_atomic(probe_dir / f"{name}.json", {"probe": name, "description": description, "metrics": metrics})
+
+
+def _load_finished_probe(probe_dir: Path, name: str) -> tuple[dict, pd.DataFrame] | None:
+    json_path, csv_path = probe_dir / f"{name}.json", probe_dir / f"{name}.csv"
+    if not (json_path.is_file() and csv_path.is_file()):
+        return None
+    try:
+        return json.loads(json_path.read_text())["metrics"], pd.read_csv(csv_path)
+    except Exception as exc:  # a corrupt partial file: redo the probe rather than trust it
+        log.warning("ignoring unreadable partial result %s (%s); the probe runs again", json_path, exc)
+        return None
+
+
+def merge_tables(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per sample: ``index, label`` and ``<probe>/<column>`` for every probe."""
+    merged: pd.DataFrame | None = None
+    for name, table in tables.items():
+        if table is None or table.empty:
+            continue
+        renamed = table.rename(columns={c: f"{name}/{c}" for c in table.columns if c not in ("index", "label")})
+        merged = renamed if merged is None else merged.merge(renamed, on=["index", "label"], how="outer")
+    return merged if merged is not None else pd.DataFrame(columns=["index", "label"])
+
+
+def worst_case_metrics(per_sample: pd.DataFrame, attack_probes: list[str], num_classes: int) -> dict[str, float]:
+    """Pointwise worst case over attack probes: a sample is robust only if *every* attack failed.
+
+    Named ``worst_case/...`` so it is never mistaken for one attack's number (pitfall 7).
+    """
+    columns = [f"{name}/pred" for name in attack_probes if f"{name}/pred" in per_sample]
+    if not columns:
+        return {}
+    correct = per_sample[columns].eq(per_sample["label"], axis=0).all(axis=1)
+    out = {"worst_case/accuracy": float(correct.mean())}
+    for c in range(num_classes):
+        mask = per_sample["label"] == c
+        out[f"worst_case/classwise_accuracy/{c}"] = float(correct[mask].mean()) if mask.any() else float("nan")
+    return out
+
+
+def print_summary(metrics: dict[str, Any], probes: list[str], class_names: list[str]) -> None:
+    """Console table: one row per probe with its main scalar metrics."""
+    from rich.console import Console
+    from rich.table import Table
+
+    scalar_names: list[str] = []
+    for key, value in metrics.items():
+        if isinstance(value, float) and key.count("/") == 1:
+            metric = key.split("/", 1)[1]
+            if metric not in scalar_names:
+                scalar_names.append(metric)
+    shown = scalar_names[:8]
+    table = Table(title="robustlens evaluation")
+    table.add_column("probe")
+    for metric in shown:
+        table.add_column(metric, justify="right")
+    for probe in [*probes, "worst_case"]:
+        row = [metrics.get(f"{probe}/{m}") for m in shown]
+        if all(v is None for v in row):
+            continue
+        table.add_row(probe, *("" if v is None else f"{v:.4g}" for v in row))
+    Console().print(table)
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Task body of ``robustlens evaluate``."""
+    from robustlens.utils.resume import job_is_complete
+
+    output_dir = Path(cfg.paths.output_dir)
+    if cfg.get("skip_if_complete", True) and job_is_complete(output_dir):
+        log.info("results in %s are complete: job skipped (set skip_if_complete=false to redo)", output_dir)
+        return json.loads((output_dir / "results.json").read_text())
+    started = time.time()
+    datamodule = instantiate(cfg.data)
+    classifier = load_classifier(cfg)
+    return run_evaluation(cfg, classifier, datamodule, started)

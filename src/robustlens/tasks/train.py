@@ -1,0 +1,68 @@
+"""``robustlens train``: fit a classifier (``task=classifier``) or a generator (``task=generator``).
+
+Checkpoints carry the resolved job config; when ``evaluation`` probes are configured the
+trained classifier is evaluated in the same job (``results.json`` then holds both).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from robustlens.tasks.common import build_trainer, results_payload
+from robustlens.utils.io import write_json_atomic
+
+log = logging.getLogger("robustlens")
+
+
+def _scalar_metrics(trainer) -> dict[str, float]:
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "ndim", 1) == 0}
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Task body of ``robustlens train``."""
+    started = time.time()
+    kind = (cfg.get("task") or {}).get("kind", "classifier")
+    datamodule = instantiate(cfg.data)
+    run_config = OmegaConf.to_container(cfg, resolve=True)
+    if kind == "generator":
+        module = instantiate(cfg.task.module, run_config=run_config)
+    elif kind == "classifier":
+        from robustlens.models.classifier_module import ClassifierModule
+
+        scheduler = cfg.get("scheduler") or None
+        module = ClassifierModule(
+            net=instantiate(cfg.classifier),
+            training=instantiate(cfg.training),
+            optimizer=instantiate(cfg.optimizer),
+            scheduler=instantiate(scheduler) if scheduler else None,
+            num_classes=datamodule.num_classes,
+            class_names=list(datamodule.class_names),
+            run_config=run_config,
+        )
+    else:
+        raise ValueError(f"unknown task.kind {kind!r}; valid: classifier, generator")
+    trainer = build_trainer(cfg)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    metrics = {f"train/{k}" if not k.startswith(("train", "val")) else k: v for k, v in _scalar_metrics(trainer).items()}
+    best = getattr(trainer.checkpoint_callback, "best_model_path", "") if trainer.checkpoint_callback else ""
+    last = getattr(trainer.checkpoint_callback, "last_model_path", "") if trainer.checkpoint_callback else ""
+    extra = {"checkpoints": {"best": best or None, "last": last or None}}
+    evaluation = cfg.get("evaluation") or {}
+    if kind == "classifier" and evaluation.get("probes"):
+        from robustlens.tasks.evaluate import run_evaluation
+
+        module.net.eval()
+        payload = run_evaluation(cfg, module.net, datamodule, started)
+        metrics.update(payload.get("metrics", {}))
+    if trainer.is_global_zero:
+        payload = results_payload(cfg, status="complete", metrics=metrics, started=started, extra=extra)
+        write_json_atomic(Path(cfg.paths.output_dir) / "results.json", payload)
+        log.info("checkpoints: best=%s last=%s", best, last)
+        return payload
+    return {}
