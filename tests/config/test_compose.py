@@ -1,0 +1,117 @@
+"""Every option of every config group composes, validates, and instantiates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from robustlens.config.locate import config_dir
+from robustlens.config.validate import validate_config
+from robustlens.tasks.common import TOP_LEVEL_KEYS
+from tests.hydra_utils import compose_config
+
+CONF = config_dir()
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def test_primary_configs_compose_and_validate(tmp_path: Path) -> None:
+    for name in ("train", "evaluate"):
+        cfg = compose_config(name, [], tmp_path)
+        validate_config(cfg, TOP_LEVEL_KEYS)
+
+
+@pytest.mark.parametrize("option", options("data"))
+def test_data_options(option: str, tmp_path: Path, shared_data: Path) -> None:
+    cfg = compose_config("train", [f"data={option}", f"paths.data_dir={shared_data}"], tmp_path)
+    validate_config(cfg, TOP_LEVEL_KEYS)
+    dm = instantiate(cfg.data)
+    assert dm.num_classes == 10
+
+
+@pytest.mark.parametrize("option", options("classifier"))
+def test_classifier_options(option: str, tmp_path: Path, shared: Path) -> None:
+    import torch
+
+    cfg = compose_config("train", [f"classifier={option}", f"paths.shared_dir={shared}"], tmp_path)
+    validate_config(cfg, TOP_LEVEL_KEYS)
+    net = instantiate(cfg.classifier).eval()
+    channels = 3 if option in ("preact_resnet18", "wide_resnet") else 1
+    size = 32 if channels == 3 else 28
+    with torch.no_grad():
+        assert net(torch.rand(2, channels, size, size)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("group", ["training", "optimizer", "scheduler", "logger", "callbacks"])
+def test_train_groups(group: str, tmp_path: Path) -> None:
+    import torch
+
+    for option in options(group):
+        cfg = compose_config("train", [f"{group}={option}"], tmp_path)
+        validate_config(cfg, TOP_LEVEL_KEYS)
+        node = cfg.get(group)
+        if not node:
+            continue
+        if "_target_" in node:
+            obj = instantiate(node)
+            if group == "optimizer":
+                obj([torch.nn.Parameter(torch.zeros(1))])
+        elif group != "logger":  # loggers create run dirs: composed and validated only
+            for value in node.values():
+                instantiate(value)
+
+
+@pytest.mark.parametrize("option", options("trainer"))
+def test_trainer_options(option: str, tmp_path: Path) -> None:
+    cfg = compose_config("train", [f"trainer={option}"], tmp_path)
+    validate_config(cfg, TOP_LEVEL_KEYS)
+    if cfg.trainer.accelerator == "cpu":
+        instantiate(cfg.trainer)
+
+
+@pytest.mark.parametrize("option", options("debug"))
+def test_debug_options(option: str, tmp_path: Path) -> None:
+    validate_config(compose_config("train", [f"debug={option}"], tmp_path), TOP_LEVEL_KEYS)
+
+
+@pytest.mark.parametrize("option", options("experiment"))
+def test_experiment_options(option: str, tmp_path: Path) -> None:
+    task = OmegaConf.load(CONF / "experiment" / f"{option}.yaml").get("task_name", "train")
+    config_name = "evaluate" if "evaluate" in str(task) else "train"
+    validate_config(compose_config(config_name, [f"experiment={option}"], tmp_path), TOP_LEVEL_KEYS)
+
+
+@pytest.mark.parametrize("option", options("evaluation"))
+def test_evaluation_options(option: str, tmp_path: Path, shared: Path) -> None:
+    from robustlens.tasks.evaluate import build_probes
+
+    cfg = compose_config("evaluate", [f"evaluation={option}", f"paths.shared_dir={shared}"], tmp_path)
+    validate_config(cfg, TOP_LEVEL_KEYS)
+    if cfg.evaluation and cfg.evaluation.get("probes"):
+        probes = build_probes(cfg, num_classes=10)
+        assert probes
+
+
+@pytest.mark.parametrize("option", options("probe"))
+def test_probe_options(option: str, tmp_path: Path, shared: Path) -> None:
+    from robustlens.tasks.evaluate import build_probes
+
+    cfg = compose_config(
+        "evaluate", ["evaluation=none", f"+probe@evaluation.probes.p={option}", f"paths.shared_dir={shared}"], tmp_path
+    )
+    validate_config(cfg, TOP_LEVEL_KEYS)
+    assert "p" in build_probes(cfg, num_classes=10)
+
+
+@pytest.mark.parametrize("group", ["attack", "metric", "generator"])
+def test_object_groups_instantiate(group: str, tmp_path: Path, shared: Path) -> None:
+    for option in options(group):
+        cfg = compose_config("evaluate", [f"+{group}@_probe_obj={option}", f"paths.shared_dir={shared}"], tmp_path)
+        node = cfg["_probe_obj"]
+        validate_config(OmegaConf.create({"x": OmegaConf.to_container(node, resolve=True)}))
+        assert instantiate(node) is not None

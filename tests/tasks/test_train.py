@@ -1,0 +1,73 @@
+"""Training: every mode runs, checkpoints rebuild the model alone, W&B offline logs the metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from robustlens.models.classifier_module import load_classifier_checkpoint
+from robustlens.tasks.common import task_wrapper
+from robustlens.tasks.train import train
+from robustlens.utils.wandb_records import find_run_files, logged_history
+from tests.hydra_utils import compose_config
+
+FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=2", "extras.print_config=false"]
+
+
+@pytest.mark.parametrize(
+    "mode_overrides",
+    [
+        ["training=standard"],
+        ["training=noise"],
+        ["training=pgd_at", "training.steps=2"],
+        ["training=trades", "training.steps=2"],
+    ],
+    ids=["standard", "noise", "pgd_at", "trades"],
+)
+def test_each_training_mode_trains(tmp_path: Path, mode_overrides: list[str]) -> None:
+    cfg = compose_config("train", [*FAST, *mode_overrides], tmp_path)
+    payload = task_wrapper(train)(cfg)
+    assert payload["status"] == "complete"
+    assert 0.0 <= payload["metrics"]["val/acc"] <= 1.0
+    assert Path(payload["checkpoints"]["last"]).is_file()
+
+
+def test_checkpoint_rebuilds_identical_predictions(tmp_path: Path) -> None:
+    cfg = compose_config("train", FAST, tmp_path)
+    payload = task_wrapper(train)(cfg)
+    ckpt = torch.load(payload["checkpoints"]["last"], weights_only=False)
+    assert ckpt["robustlens"]["config"]["classifier"]["_target_"]  # the checkpoint carries its config
+    net = load_classifier_checkpoint(payload["checkpoints"]["last"])
+    from hydra.utils import instantiate
+
+    reference = instantiate(cfg.classifier)
+    reference.load_state_dict({k.removeprefix("net."): v for k, v in ckpt["state_dict"].items()})
+    reference.eval()
+    x = torch.rand(16, 1, 28, 28)
+    assert torch.equal(net(x), reference(x))
+
+
+def test_training_is_deterministic_with_a_seed(tmp_path: Path) -> None:
+    first = task_wrapper(train)(compose_config("train", [*FAST, "seed=7"], tmp_path / "a"))
+    second = task_wrapper(train)(compose_config("train", [*FAST, "seed=7"], tmp_path / "b"))
+    a = torch.load(first["checkpoints"]["last"], weights_only=False)["state_dict"]
+    b = torch.load(second["checkpoints"]["last"], weights_only=False)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_wandb_offline_run_contains_the_logged_metric_keys(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_API_KEY", "")
+    cfg = compose_config("train", [*FAST, "logger=wandb"], tmp_path)
+    task_wrapper(train)(cfg)
+    runs = find_run_files(tmp_path / "wandb")
+    assert len(runs) == 1, "exactly one offline run, finished"
+    assert "offline-run" in str(runs[0])
+    keys = set().union(*(row.keys() for row in logged_history(runs[0])))
+    assert {"train/loss", "train/acc", "val/acc", "val/acc/0"} <= keys
+    import wandb
+
+    assert wandb.run is None  # the task wrapper finished the run
