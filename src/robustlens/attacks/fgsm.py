@@ -1,0 +1,54 @@
+"""Fast gradient sign method (Goodfellow et al. 2015): one L∞ step of size ε.
+
+Kept as its own small class (not ``PGD(steps=1)``) because it has no step size, no random
+start and no restarts: its config should not offer knobs that do nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+from robustlens.attacks import _steps
+from robustlens.attacks.base import Attack, AttackInputError
+
+
+class FGSM(Attack):
+    """``x + ε·sign(∇ₓ loss)``, clipped to the valid range.
+
+    Args:
+        eps: L∞ budget.
+        loss: ``'ce'`` or ``'margin'``.
+        targeted: step towards ``target`` (descend its loss) instead of away from ``y``.
+        bounds: valid input range.
+    """
+
+    name = "fgsm"
+
+    def __init__(
+        self,
+        eps: Annotated[float, Field(ge=0)],
+        loss: Literal["ce", "margin"] = "ce",
+        targeted: bool = False,
+        bounds: tuple[float, float] = (0.0, 1.0),
+    ):
+        if not float(eps) >= 0:
+            raise AttackInputError(f"eps must be >= 0, got {eps!r}")
+        _steps.check_choice(loss, _steps.LOSSES, "loss")
+        super().__init__(norm="linf", bounds=bounds, targeted=targeted)
+        self._eps = float(eps)
+        self.loss = loss
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "FGSM", "library": "robustlens", "eps": self._eps, "loss": self.loss,
+                "targeted": self.targeted, "bounds": list(self.bounds)}
+
+    def _perturb(
+        self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, index: Tensor | None
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        grad, _ = _steps.input_gradient(model, x, y, target, self.loss)
+        delta = _steps.clip_to_bounds(x, self._eps * grad.sign(), self.bounds)
+        return x + delta, torch.ones(x.shape[0], dtype=torch.long, device=x.device), {}

@@ -1,0 +1,174 @@
+"""Projected gradient descent (Madry et al. 2018), batched, with per-sample early stopping.
+
+Two uses, one implementation:
+
+* **evaluation** (``early_stop=True``, the default): a sample whose current point is already
+  adversarial leaves the active set and keeps that point, so robust points get the whole
+  budget and broken ones cost nothing more. Restarts run only on samples still robust.
+  This can only *lower* robust accuracy compared with fixed-step PGD from the same start:
+  the fixed-step trajectory is identical up to the first adversarial point, where it may
+  walk out of the adversarial region again.
+* **adversarial training** (``early_stop=False``): Madry-style fixed-step PGD, every sample
+  takes every step; ``ClassifierModule`` calls ``PGD(eps=..., step_size=..., steps=...,
+  norm=..., random_start=True, early_stop=False)(model, x, y)``.
+
+Success is decided by the base class (fresh forward pass), never here; the early-stop test
+uses the same rule on the logits of the gradient pass, which costs nothing extra.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+from robustlens.attacks import _steps
+from robustlens.attacks.base import Attack, AttackInputError, predict
+
+
+def _check_number(value: float, name: str, *, minimum: float, strict: bool = False) -> None:
+    bad = value <= minimum if strict else value < minimum
+    if bad or value != value:  # NaN
+        op = ">" if strict else ">="
+        raise AttackInputError(f"{name} must be {op} {minimum}, got {value!r}")
+
+
+class PGD(Attack):
+    """L∞ / L2 PGD with random start, restarts, CE or margin loss, optional target.
+
+    Args:
+        eps: radius of the norm ball, in input units ([0,1] images).
+        step_size: step length (L∞: per-pixel; L2: Euclidean length of each step).
+        steps: gradient steps per restart (0: random start only).
+        norm: ``'linf'`` or ``'l2'``.
+        random_start: start uniformly in the ball (L∞) / at a random radius (L2).
+        restarts: runs per sample; a restart only for samples still robust.
+        loss: ``'ce'`` (cross-entropy) or ``'margin'`` (Carlini-Wagner logit margin).
+        targeted: aim at ``target`` (descend the target's loss) instead of away from ``y``.
+        early_stop: drop samples from the active set as soon as they are adversarial.
+        seed: seed of the per-sample random starts (used when the caller passes ``index``).
+        bounds: valid input range.
+    """
+
+    name = "pgd"
+
+    def __init__(
+        self,
+        eps: Annotated[float, Field(ge=0)],
+        step_size: Annotated[float, Field(gt=0)],
+        steps: Annotated[int, Field(ge=0)],
+        norm: Literal["linf", "l2"] = "linf",
+        random_start: bool = True,
+        restarts: Annotated[int, Field(ge=1)] = 1,
+        loss: Literal["ce", "margin"] = "ce",
+        targeted: bool = False,
+        early_stop: bool = True,
+        seed: int = 0,
+        bounds: tuple[float, float] = (0.0, 1.0),
+    ):
+        _steps.check_choice(norm, _steps.GRADIENT_NORMS, "norm for PGD")
+        _steps.check_choice(loss, _steps.LOSSES, "loss")
+        _check_number(float(eps), "eps", minimum=0.0)
+        _check_number(float(step_size), "step_size", minimum=0.0, strict=True)
+        _check_number(int(steps), "steps", minimum=0)
+        _check_number(int(restarts), "restarts", minimum=1)
+        super().__init__(norm=norm, bounds=bounds, targeted=targeted)
+        self._eps = float(eps)
+        self.step_size = float(step_size)
+        self.steps = int(steps)
+        self.random_start = bool(random_start)
+        self.restarts = int(restarts)
+        self.loss = loss
+        self.early_stop = bool(early_stop)
+        self.seed = int(seed)
+
+    def describe(self) -> dict[str, Any]:
+        """Every parameter, recorded with the results."""
+        return {
+            "type": type(self).__name__, "library": "robustlens", "eps": self._eps,
+            "step_size": self.step_size, "steps": self.steps, "norm": self.norm,
+            "random_start": self.random_start, "restarts": self.restarts, "loss": self.loss,
+            "targeted": self.targeted, "early_stop": self.early_stop, "seed": self.seed,
+            "bounds": list(self.bounds),
+        }
+
+    def _perturb(
+        self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, index: Tensor | None
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        b = x.shape[0]
+        x_adv = x.clone()
+        iterations = torch.zeros(b, dtype=torch.long, device=x.device)
+        done = torch.zeros(b, dtype=torch.bool, device=x.device)
+        for restart in range(self.restarts):
+            last = restart == self.restarts - 1
+            if restart == 0:
+                active = None  # all samples: skip the gathers on the common path
+                xa, ya, ta, ia = x, y, target, index
+            else:
+                active = (~done).nonzero().squeeze(1)
+                if active.numel() == 0:
+                    break
+                xa, ya = x[active], y[active]
+                ta = target[active] if target is not None else None
+                ia = index[active] if index is not None else None
+            cur, found, its = self._run(model, xa, ya, ta, ia, restart, check_end=not last)
+            if active is None:
+                x_adv, done, iterations = cur, found, iterations + its
+            else:
+                x_adv[active] = cur
+                done[active] = found
+                iterations[active] += its
+        return x_adv, iterations, {}
+
+    def _run(
+        self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, index: Tensor | None,
+        restart: int, *, check_end: bool,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """One restart: returns final points, whether each is known adversarial, steps used."""
+        n = x.shape[0]
+        found = torch.zeros(n, dtype=torch.bool, device=x.device)
+        its = torch.zeros(n, dtype=torch.long, device=x.device)
+        if self.random_start and self._eps > 0:
+            delta = _steps.random_start(
+                x, self._eps, self.norm, index=index, seed=self.seed, stream=f"pgd/{self.norm}/{restart}"
+            )
+            cur = x + _steps.clip_to_bounds(x, delta, self.bounds)
+        else:
+            cur = x.clone()
+        live: Tensor | None = None  # None: every sample is live (no gathers needed)
+        for _ in range(self.steps):
+            xl = cur if live is None else cur[live]
+            x0 = x if live is None else x[live]
+            yl = y if live is None else y[live]
+            tl = target if (live is None or target is None) else target[live]
+            grad, logits = _steps.input_gradient(model, xl, yl, tl, self.loss)
+            if live is None:
+                its += 1
+            else:
+                its[live] += 1
+            if self.early_stop:
+                adv = _steps.is_adversarial(logits, yl, tl)
+                if adv.any():
+                    ids = torch.arange(n, device=x.device) if live is None else live
+                    found[ids[adv]] = True
+                    keep = ~adv
+                    live, xl, x0, grad = ids[keep], xl[keep], x0[keep], grad[keep]
+                    if live.numel() == 0:
+                        break
+            step = xl + self.step_size * _steps.ascent_direction(grad, self.norm)
+            delta = _steps.clip_to_bounds(x0, _steps.project(step - x0, self._eps, self.norm), self.bounds)
+            if live is None:
+                cur = x0 + delta
+            else:
+                cur[live] = x0 + delta
+        if check_end:
+            # which samples still need a restart: test the final points of the live ones
+            ids = torch.arange(n, device=x.device) if live is None else live
+            if ids.numel():
+                logits = predict(model, cur[ids])
+                yl = y[ids]
+                tl = target[ids] if target is not None else None
+                found[ids] = _steps.is_adversarial(logits, yl, tl)
+        return cur, found, its
