@@ -122,8 +122,12 @@ def read_results(output_dir: str | os.PathLike) -> dict[str, Any]:
     return validate_results(payload, str(path))
 
 
-def job_state(output_dir: str | os.PathLike) -> tuple[bool, str]:
-    """``(is_complete, reason)`` for a job output dir; the reason says why it is not complete."""
+def job_state(output_dir: str | os.PathLike, overrides: list[str] | None = None) -> tuple[bool, str]:
+    """``(is_complete, reason)`` for a job output dir; the reason says why it is not complete.
+
+    With ``overrides``, the stored ``job.overrides`` must match too: a sweeper that numbers
+    jobs from 0 on every launch (Optuna) would otherwise mistake another trial's dir for this one.
+    """
     path = Path(output_dir) / RESULTS_FILE
     try:
         payload = read_results(output_dir)
@@ -133,17 +137,23 @@ def job_state(output_dir: str | os.PathLike) -> tuple[bool, str]:
         return False, str(err)
     if payload["status"] != "complete":
         return False, f"{path}: status is {payload['status']!r}"
+    stored = (payload.get("job") or {}).get("overrides")
+    if overrides is not None and sorted(stored or []) != sorted(overrides):
+        return False, f"{path}: written for overrides {stored}, not {list(overrides)}"
     return True, f"{path}: complete"
 
 
-def job_is_complete(output_dir: str | os.PathLike) -> bool:
-    """Whether the job in ``output_dir`` finished: results file exists, parses, right schema, complete."""
-    return job_state(output_dir)[0]
+def job_is_complete(output_dir: str | os.PathLike, overrides: list[str] | None = None) -> bool:
+    """Whether the job in ``output_dir`` finished: results file exists, parses, right schema, complete
+    (and, if given, was written for the same ``overrides``)."""
+    return job_state(output_dir, overrides)[0]
 
 
-def load_complete_results(output_dir: str | os.PathLike) -> dict[str, Any] | None:
+def load_complete_results(
+    output_dir: str | os.PathLike, overrides: list[str] | None = None
+) -> dict[str, Any] | None:
     """The results of a finished job, or ``None`` if it must (re-)run — the skip check at job start."""
-    return read_results(output_dir) if job_is_complete(output_dir) else None
+    return read_results(output_dir) if job_is_complete(output_dir, overrides) else None
 
 
 def write_probe_checkpoint(
