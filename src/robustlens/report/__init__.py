@@ -1,35 +1,37 @@
 """Reports from results files: gather a run or multirun into a tidy table, build Markdown /
-LaTeX tables, plots, and compare with expected (paper) tables."""
+LaTeX tables, plots, and compare with expected (paper) tables.
 
-from robustlens.report.compare import ComparisonResult, compare
-from robustlens.report.gather import (
-    JobRecord,
-    gather,
-    gather_jobs,
-    incomplete,
-    matrices,
-    param_columns,
-    split_key,
-    wide,
-    write_tidy,
-)
-from robustlens.report.tables import Table, TableSpec, build_table, to_latex, to_markdown
+Names are imported lazily: jobs that only write results (``robustlens.report.fixtures``) should
+not pay for importing pandas and matplotlib at start-up.
+"""
 
-__all__ = [
-    "ComparisonResult",
-    "JobRecord",
-    "Table",
-    "TableSpec",
-    "build_table",
-    "compare",
-    "gather",
-    "gather_jobs",
-    "incomplete",
-    "matrices",
-    "param_columns",
-    "split_key",
-    "to_latex",
-    "to_markdown",
-    "wide",
-    "write_tidy",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ComparisonResult": "compare",
+    "compare": "compare",
+    "JobRecord": "gather",
+    "gather": "gather",
+    "gather_jobs": "gather",
+    "incomplete": "gather",
+    "matrices": "gather",
+    "param_columns": "gather",
+    "split_key": "gather",
+    "wide": "gather",
+    "write_tidy": "gather",
+    "Table": "tables",
+    "TableSpec": "tables",
+    "build_table": "tables",
+    "to_latex": "tables",
+    "to_markdown": "tables",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'robustlens.report' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"robustlens.report.{_EXPORTS[name]}"), name)
