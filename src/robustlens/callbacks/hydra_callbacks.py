@@ -1,0 +1,99 @@
+"""Hydra callbacks (registered under ``hydra.callbacks``), not Lightning callbacks.
+
+Why: a multirun of 50 jobs where 3 failed must say so at the end, in one table, without
+anyone opening 50 folders — and the summary must never turn a finished sweep into a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from robustlens.report.gather import gather_jobs
+
+log = logging.getLogger(__name__)
+
+
+def sweep_summary(sweep_dir: str | Path, key_metric: str = "clean/accuracy") -> pd.DataFrame:
+    """One row per job under ``sweep_dir``: job, swept params, status, ``key_metric``, error."""
+    records = gather_jobs(sweep_dir)
+    params = sorted({k for r in records for k in r.params})
+    rows = []
+    for rec in records:
+        value = (rec.payload or {}).get("metrics", {}).get(key_metric)
+        rows.append({"job": rec.job, **{p: rec.params.get(p) for p in params}, "status": rec.status,
+                     key_metric: value if isinstance(value, int | float) else None, "error": rec.error or ""})
+    return pd.DataFrame(rows, columns=["job", *params, "status", key_metric, "error"])
+
+
+class SweepSummaryCallback(Callback):
+    """At the end of a multirun: print a rich table of all jobs, write ``sweep_summary.csv``
+    into the sweep dir and, if asked, log it as a W&B table in an offline run.
+
+    Args:
+        key_metric: the metric key shown per job (e.g. ``clean/accuracy``).
+        filename: name of the CSV written into ``hydra.sweep.dir``.
+        wandb: log the summary to W&B (offline mode; ``wandb sync`` later).
+        wandb_project: W&B project of the summary run.
+        max_error_chars: error messages are cut to this length in the printed table.
+    """
+
+    def __init__(
+        self,
+        key_metric: str = "clean/accuracy",
+        filename: str = "sweep_summary.csv",
+        wandb: bool = False,
+        wandb_project: str | None = None,
+        max_error_chars: int = 120,
+    ) -> None:
+        self.key_metric = key_metric
+        self.filename = filename
+        self.wandb = wandb
+        self.wandb_project = wandb_project
+        self.max_error_chars = max_error_chars
+        self.last_summary: pd.DataFrame | None = None
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            self._summarise(Path(config.hydra.sweep.dir))
+        except Exception:  # never let the summary fail a sweep that has finished
+            log.exception("SweepSummaryCallback failed; the sweep itself is unaffected")
+
+    def _summarise(self, sweep_dir: Path) -> None:
+        summary = sweep_summary(sweep_dir, self.key_metric)
+        self.last_summary = summary
+        summary.to_csv(sweep_dir / self.filename, index=False)
+        Console().print(self._rich(summary, sweep_dir))
+        if self.wandb:
+            self._log_wandb(summary, sweep_dir)
+
+    def _rich(self, summary: pd.DataFrame, sweep_dir: Path) -> RichTable:
+        counts = summary["status"].value_counts().to_dict()
+        title = f"sweep {sweep_dir}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        table = RichTable(title=title)
+        for col in summary.columns:
+            table.add_column(str(col), justify="right" if col == self.key_metric else "left")
+        styles = {"complete": "green", "failed": "red", "corrupt": "red", "missing": "yellow",
+                  "partial": "yellow"}
+        for row in summary.itertuples(index=False):
+            cells = ["" if pd.isna(v) else str(v) for v in row]
+            cells[-1] = cells[-1][: self.max_error_chars]
+            table.add_row(*cells, style=styles.get(row.status))
+        return table
+
+    def _log_wandb(self, summary: pd.DataFrame, sweep_dir: Path) -> None:
+        import wandb
+
+        run = wandb.init(project=self.wandb_project, dir=str(sweep_dir), mode="offline",
+                         job_type="sweep_summary", name=f"summary-{sweep_dir.name}")
+        try:
+            run.log({"sweep_summary": wandb.Table(dataframe=summary.astype(str))})
+        finally:
+            run.finish()

@@ -1,0 +1,108 @@
+"""The report task: ``robustlens report <dir>`` → ``run_report(cfg)`` with ``cfg.run_dir=<dir>``.
+
+Reads only results files (the boundary in docs/architecture.md), writes everything into
+``<run_dir>/report/`` (or ``cfg.output_dir``) and prints the table with rich.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from robustlens.report.compare import compare
+from robustlens.report.gather import gather, gather_jobs, incomplete, write_tidy
+from robustlens.report.plots import PlotSkipped
+from robustlens.report.tables import Table, TableSpec, build_table, format_cells, to_latex, to_markdown
+
+log = logging.getLogger(__name__)
+
+
+def _rich_table(table: Table) -> RichTable:
+    cells = format_cells(table)
+    out = RichTable(title=table.spec.caption)
+    names = [str(n) if n else "" for n in cells.index.names]
+    for name in names:
+        out.add_column(name, style="bold")
+    for col in cells.columns:
+        out.add_column(str(col), justify="right")
+    for key, row in cells.iterrows():
+        labels = key if isinstance(key, tuple) else (key,)
+        out.add_row(*map(str, labels), *map(str, row))
+    return out
+
+
+def _table_spec(node: Any) -> TableSpec:
+    if node is None:
+        return TableSpec()
+    if "_target_" in node:
+        spec = instantiate(node, _convert_="all")
+    else:
+        spec = TableSpec(**OmegaConf.to_object(node))
+    if not isinstance(spec, TableSpec):
+        raise TypeError(f"cfg.table must instantiate a TableSpec, got {type(spec).__name__}")
+    return spec
+
+
+def run_report(cfg: DictConfig, console: Console | None = None) -> dict[str, Any]:
+    """Gather ``cfg.run_dir``, write tidy data, tables, plots and the comparison; return a summary."""
+    console = console or Console()
+    if not cfg.get("run_dir"):
+        raise ValueError("run_dir is not set: call `robustlens report <run or multirun dir>` (run_dir=<dir>)")
+    run_dir = Path(cfg.run_dir)
+    out_dir = Path(cfg.get("output_dir") or run_dir / "report")
+    records = gather_jobs(run_dir)
+    if not records:
+        raise FileNotFoundError(f"no job results under {run_dir} (expected results.json in job dirs)")
+    df = gather(records)
+    files = [str(p) for p in write_tidy(df, out_dir)]
+    failed = incomplete(records)
+    failed.to_csv(out_dir / "incomplete_jobs.csv", index=False)
+    files.append(str(out_dir / "incomplete_jobs.csv"))
+    summary: dict[str, Any] = {
+        "run_dir": str(run_dir), "output_dir": str(out_dir), "jobs": len(records),
+        "complete": len(records) - len(failed), "incomplete": len(failed), "files": files,
+        "skipped_plots": [], "reproduced": None,
+    }
+    if df.empty:
+        console.print(f"[red]no complete jobs under {run_dir}[/red]")
+        return summary
+
+    spec = _table_spec(cfg.get("table"))
+    table = build_table(df, spec)
+    if spec.format in ("markdown", "both"):
+        (out_dir / "table.md").write_text(to_markdown(table))
+        files.append(str(out_dir / "table.md"))
+    if spec.format in ("latex", "both"):
+        (out_dir / "table.tex").write_text(to_latex(table))
+        files.append(str(out_dir / "table.tex"))
+    console.print(_rich_table(table))
+
+    for node in cfg.get("plots") or []:
+        plot = instantiate(node, _convert_="all")
+        try:
+            files += [str(p) for p in plot(df, out_dir / "plots")]
+        except PlotSkipped as why:
+            log.warning("skipped plot: %s", why)
+            summary["skipped_plots"].append(str(why))
+
+    expected = cfg.get("expected")
+    if expected and expected.get("path"):
+        result = compare(table, expected.path, atol=float(expected.get("atol", 0.0)),
+                         rtol=float(expected.get("rtol", 0.0)))
+        result.cells.to_csv(out_dir / "comparison.csv", index=False)
+        (out_dir / "comparison.txt").write_text(result.summary() + "\n")
+        files += [str(out_dir / "comparison.csv"), str(out_dir / "comparison.txt")]
+        summary["reproduced"] = result.reproduced
+        console.print(("[green]" if result.reproduced else "[yellow]") + result.summary())
+
+    if len(failed):
+        console.print(f"[yellow]{len(failed)} job(s) not complete:[/yellow]")
+        for row in failed.itertuples():
+            console.print(f"  {row.job}: {row.status} {row.error}")
+    return summary

@@ -1,0 +1,242 @@
+"""Resume support: decide from a job's output dir what is already done, and write files so
+that a killed job never leaves a half-written file that looks finished.
+
+Why: a sweep or a long evaluation that dies (OOM, SLURM timeout, Ctrl-C) must be re-runnable
+without redoing finished work. The *only* evidence of finished work is on disk:
+
+- ``<output_dir>/results.json`` (schema ``robustlens.results/1``) with ``status: complete``
+  means the whole job is done; the job may be skipped.
+- ``<output_dir>/probes/<probe>.json`` is the per-probe checkpoint: written atomically when a
+  probe has finished on the whole evaluation set, with the format::
+
+      {"schema": "robustlens.probe/1", "probe": "<name>", "status": "complete",
+       "params": {...probe.describe()...}, "metrics": {"<probe>/<metric>[/<class>]": value, ...},
+       "finished": "<iso time>"}
+
+  A resumed evaluation runs only the probes missing from :func:`completed_probes`. A
+  ``results.json`` with ``status: partial`` lists its finished probes in ``completed_probes``
+  and counts the same.
+
+Every file is written with :func:`write_json_atomic` (temp file in the same directory, fsync,
+``os.replace``), so a reader sees either the old file or the complete new one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+RESULTS_SCHEMA = "robustlens.results/1"
+PROBE_SCHEMA = "robustlens.probe/1"
+RESULTS_FILE = "results.json"
+PROBES_DIR = "probes"
+STATUSES = ("complete", "partial", "failed")
+
+
+class ResultsFileError(ValueError):
+    """A results file exists but cannot be trusted (corrupt JSON, wrong schema, bad status)."""
+
+
+def _json_default(obj: Any) -> Any:
+    """Make tensors, numpy scalars/arrays and paths JSON-serialisable (why: metrics are tensors)."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"object of type {type(obj).__name__} is not JSON serialisable")
+
+
+def _finite_or_none(obj: Any) -> Any:
+    """NaN/inf are not valid JSON; store them as ``null`` so every JSON reader can parse the file."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite_or_none(v) for v in obj]
+    return obj
+
+
+def write_json_atomic(path: str | os.PathLike, payload: Any) -> Path:
+    """Write ``payload`` as JSON to ``path`` atomically (temp file + fsync + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_finite_or_none(json.loads(json.dumps(payload, default=_json_default))), indent=2)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def validate_results(payload: Any, source: str = "results") -> dict[str, Any]:
+    """Check the fixed fields of the results contract; raise :class:`ResultsFileError` naming the fix."""
+    if not isinstance(payload, dict):
+        raise ResultsFileError(f"{source}: expected a JSON object, got {type(payload).__name__}")
+    if payload.get("schema") != RESULTS_SCHEMA:
+        raise ResultsFileError(
+            f"{source}: schema is {payload.get('schema')!r}, expected {RESULTS_SCHEMA!r} "
+            "(written by another robustlens version? re-run the job)"
+        )
+    if payload.get("status") not in STATUSES:
+        raise ResultsFileError(f"{source}: status {payload.get('status')!r} is not one of {STATUSES}")
+    if not isinstance(payload.get("metrics", {}), dict):
+        raise ResultsFileError(f"{source}: 'metrics' must be an object of '<probe>/<metric>' keys")
+    return payload
+
+
+def write_results_atomic(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Validate ``payload`` against the results contract, then write it atomically.
+
+    ``path`` may be the output dir or the ``results.json`` path itself.
+    """
+    path = Path(path)
+    if path.suffix != ".json":
+        path = path / RESULTS_FILE
+    validate_results(payload, str(path))
+    return write_json_atomic(path, payload)
+
+
+def read_results(output_dir: str | os.PathLike) -> dict[str, Any]:
+    """Load and validate ``<output_dir>/results.json``.
+
+    Raises:
+        FileNotFoundError: no results file (the job never finished writing).
+        ResultsFileError: the file is corrupt or does not follow the contract.
+    """
+    path = Path(output_dir) / RESULTS_FILE
+    try:
+        payload = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ResultsFileError(f"{path}: corrupt results file ({err}); delete it and re-run the job") from err
+    return validate_results(payload, str(path))
+
+
+def job_state(output_dir: str | os.PathLike, overrides: list[str] | None = None) -> tuple[bool, str]:
+    """``(is_complete, reason)`` for a job output dir; the reason says why it is not complete.
+
+    With ``overrides``, the stored ``job.overrides`` must match too: a sweeper that numbers
+    jobs from 0 on every launch (Optuna) would otherwise mistake another trial's dir for this one.
+    """
+    path = Path(output_dir) / RESULTS_FILE
+    try:
+        payload = read_results(output_dir)
+    except FileNotFoundError:
+        return False, f"{path} does not exist"
+    except ResultsFileError as err:
+        return False, str(err)
+    if payload["status"] != "complete":
+        return False, f"{path}: status is {payload['status']!r}"
+    stored = (payload.get("job") or {}).get("overrides")
+    if overrides is not None and sorted(stored or []) != sorted(overrides):
+        return False, f"{path}: written for overrides {stored}, not {list(overrides)}"
+    return True, f"{path}: complete"
+
+
+def job_is_complete(output_dir: str | os.PathLike, overrides: list[str] | None = None) -> bool:
+    """Whether the job in ``output_dir`` finished: results file exists, parses, right schema, complete
+    (and, if given, was written for the same ``overrides``)."""
+    return job_state(output_dir, overrides)[0]
+
+
+def load_complete_results(
+    output_dir: str | os.PathLike, overrides: list[str] | None = None
+) -> dict[str, Any] | None:
+    """The results of a finished job, or ``None`` if it must (re-)run — the skip check at job start."""
+    return read_results(output_dir) if job_is_complete(output_dir, overrides) else None
+
+
+def write_probe_checkpoint(
+    output_dir: str | os.PathLike,
+    probe: str,
+    metrics: dict[str, Any],
+    params: dict[str, Any] | None = None,
+) -> Path:
+    """Record that ``probe`` has finished (see the module docstring for the format)."""
+    from datetime import datetime, timezone
+
+    if not probe or "/" in probe:
+        raise ValueError(f"probe name {probe!r} must be non-empty and contain no '/'")
+    payload = {
+        "schema": PROBE_SCHEMA,
+        "probe": probe,
+        "status": "complete",
+        "params": params or {},
+        "metrics": metrics,
+        "finished": datetime.now(timezone.utc).isoformat(),
+    }
+    return write_json_atomic(Path(output_dir) / PROBES_DIR / f"{probe}.json", payload)
+
+
+def read_probe_checkpoints(output_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """All valid per-probe checkpoints by probe name; unreadable ones are ignored (the probe reruns)."""
+    found: dict[str, dict[str, Any]] = {}
+    for file in sorted((Path(output_dir) / PROBES_DIR).glob("*.json")):
+        try:
+            payload = json.loads(file.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if (
+            isinstance(payload, dict)
+            and payload.get("schema") == PROBE_SCHEMA
+            and payload.get("status") == "complete"
+            and payload.get("probe") == file.stem
+        ):
+            found[file.stem] = payload
+    return found
+
+
+def completed_probes(output_dir: str | os.PathLike) -> set[str]:
+    """Probes that need not run again: from per-probe checkpoints and a partial/complete results file."""
+    done = set(read_probe_checkpoints(output_dir))
+    try:
+        payload = read_results(output_dir)
+    except (FileNotFoundError, ResultsFileError):
+        return done
+    if payload["status"] == "complete":
+        done |= set(payload.get("completed_probes") or payload.get("probes", {}))
+    elif payload["status"] == "partial":
+        done |= set(payload.get("completed_probes") or [])
+    return done
+
+
+def optuna_storage(url: str) -> Any:
+    """A persistent Optuna ``RDBStorage`` for ``url`` (e.g. ``sqlite:///<sweep dir>/optuna.db``).
+
+    Why not the plain URL string: optuna 2.10 (the version hydra-optuna-sweeper 1.3 pins) cannot
+    create a new RDB storage under SQLAlchemy 2 — it stamps the alembic version on a connection
+    that is never committed, then fails its own schema check (``AssertionError``) or hits
+    "database is locked". We create the tables and stamp the version in a committed transaction
+    first; afterwards optuna's own code finds an initialised database. Idempotent: an existing
+    study database is opened unchanged, which is what makes an interrupted study continue.
+    """
+    import optuna
+    import sqlalchemy
+    from alembic.migration import MigrationContext
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _VersionManager
+
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sqlalchemy.create_engine(url)
+    try:
+        models.BaseModel.metadata.create_all(engine)
+        manager = _VersionManager.__new__(_VersionManager)  # only for its alembic script helpers
+        manager.url, manager.engine = url, engine
+        with engine.begin() as conn:
+            context = MigrationContext.configure(conn)
+            if context.get_current_revision() is None:
+                context.stamp(manager._create_alembic_script(), manager.get_head_version())
+    finally:
+        engine.dispose()
+    return optuna.storages.RDBStorage(url)
