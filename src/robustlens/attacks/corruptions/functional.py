@@ -73,7 +73,8 @@ def gaussian_blur(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
 
 def glass_blur(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
     """Blur, locally shuffle pixels (sequential swaps, as in the reference), blur again."""
-    sigma, delta, iterations = _c([(0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)], severity)
+    params = [(0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)]
+    sigma, delta, iterations = _c(params, severity)
     b, c, h, w = x.shape
     x = torch.floor(fl.gaussian_blur(x, sigma) * 255) / 255  # np.uint8(... * 255)
     positions = [(hh, ww) for hh in range(h - delta, delta, -1) for ww in range(w - delta, delta, -1)]
@@ -125,7 +126,7 @@ def snow(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
         ],
         severity,
     )
-    b, _, h, w = x.shape
+    h, w = x.shape[-2:]
     layer = c[0] + c[1] * rnd.randn("layer", (1, h, w))
     layer = fl.clipped_zoom(layer, c[2])
     layer = torch.where(layer < c[3], torch.zeros_like(layer), layer)
@@ -256,7 +257,8 @@ def saturate(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
     s = torch.where(v > 0, delta / v.clamp_min(1e-12), torch.zeros_like(v))
     s_new = (s * a + b).clamp(0, 1)
     # each channel is V - S*V*w_k with w_k in [0,1] fixed by the hue
-    w = torch.where(delta > 0, (v - rgb) / delta.clamp_min(1e-12), torch.tensor([0.0, 1.0, 1.0]).to(x)[None, :, None, None])
+    grey_w = torch.tensor([0.0, 1.0, 1.0]).to(x)[None, :, None, None]
+    w = torch.where(delta > 0, (v - rgb) / delta.clamp_min(1e-12), grey_w)
     out = (v - s_new * v * w).clamp(0, 1)
     return fl.to_gray(out) if grey else out
 
@@ -298,7 +300,9 @@ def elastic_transform(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
     gx = 2 * src[..., 0] / max(w - 1, 1) - 1
     gy = 2 * src[..., 1] / max(h - 1, 1) - 1
     grid = torch.stack([gx, gy], dim=-1).reshape(b, h, w, 2).to(x)
-    x = torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
+    x = torch.nn.functional.grid_sample(
+        x, grid, mode="bilinear", padding_mode="reflection", align_corners=True
+    )
     if alpha > 0:
         fields = rnd.uniform("displace", (2, h, w), -1.0, 1.0).to(x)
         fields = fl.gaussian_blur(fields, sigma, mode="reflect", truncate=3.0) * alpha
