@@ -1,0 +1,262 @@
+"""Natural perturbations (rotation, translation, scaling, brightness, contrast), worst case
+over a parameter grid or over random parameter draws.
+
+Every class is an :class:`~robustlens.attacks.base.Attack` that never uses gradients: it tries
+``num`` parameter values per sample (``mode='grid'``: a fixed grid; ``mode='random'``: values
+drawn uniformly from the range, per sample, keyed by the dataset ``index``) and returns, per
+sample, the **first** value that makes the classifier wrong. Grid order runs from the mildest
+value outwards (by distance from the identity parameter, negative side first on ties), so the
+chosen value is the smallest misclassifying one on the grid. When no value misclassifies, the
+value with the **lowest margin** (true-class logit minus the best other logit) is returned:
+the sample's hardest case. ``extra["param"]`` holds the chosen value (``[B]``, or ``[B, 2]``
+for translation's ``(dx, dy)``); ``iterations`` counts the model evaluations (``num`` or
+``num²`` for a translation grid).
+
+Geometric transforms resample with bilinear interpolation and fill with 0 outside the image.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from typing import Annotated, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import Tensor, nn
+
+from robustlens.attacks.base import Attack, predict
+from robustlens.attacks.corruptions._random import SampleRandom, sample_keys
+
+Mode = Literal["grid", "random"]
+
+
+def _sample_grid(x: Tensor, sx: Tensor, sy: Tensor) -> Tensor:
+    """Bilinear samples of ``x`` at source pixel coordinates ``sx, sy`` ([B,H,W]); zero outside."""
+    h, w = x.shape[-2:]
+    grid = torch.stack([(2 * sx + 1) / w - 1, (2 * sy + 1) / h - 1], dim=-1).to(x)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _pixel_grid(x: Tensor) -> tuple[Tensor, Tensor, float, float]:
+    h, w = x.shape[-2:]
+    yy, xx = torch.meshgrid(
+        torch.arange(h, dtype=torch.float64, device=x.device),
+        torch.arange(w, dtype=torch.float64, device=x.device),
+        indexing="ij",
+    )
+    return xx, yy, (w - 1) / 2, (h - 1) / 2
+
+
+def rotate(x: Tensor, degrees: Tensor) -> Tensor:
+    """Rotate each image counter-clockwise by ``degrees[b]`` about its centre."""
+    xx, yy, cx, cy = _pixel_grid(x)
+    a = torch.deg2rad(degrees.to(torch.float64))[:, None, None]
+    cos, sin = torch.cos(a), torch.sin(a)
+    dx, dy = xx - cx, yy - cy
+    sx = cx + cos * dx - sin * dy
+    sy = cy + sin * dx + cos * dy
+    return _sample_grid(x, sx, sy)
+
+
+def translate(x: Tensor, shift: Tensor) -> Tensor:
+    """Move each image by ``shift[b] = (dx, dy)`` pixels (right, down); zero fill."""
+    xx, yy, _, _ = _pixel_grid(x)
+    s = shift.to(torch.float64)
+    return _sample_grid(x, xx[None] - s[:, 0, None, None], yy[None] - s[:, 1, None, None])
+
+
+def scale(x: Tensor, factor: Tensor) -> Tensor:
+    """Zoom each image about its centre by ``factor[b]`` (>1 enlarges); zero fill."""
+    xx, yy, cx, cy = _pixel_grid(x)
+    f = factor.to(torch.float64)[:, None, None]
+    return _sample_grid(x, cx + (xx - cx) / f, cy + (yy - cy) / f)
+
+
+def adjust_brightness(x: Tensor, delta: Tensor) -> Tensor:
+    """Add ``delta[b]`` to every pixel, clipped to [0,1]."""
+    return (x + delta.to(x)[:, None, None, None]).clamp(0, 1)
+
+
+def adjust_contrast(x: Tensor, factor: Tensor) -> Tensor:
+    """Blend with the mean grey level (torchvision's ``adjust_contrast``), clipped to [0,1]."""
+    if x.shape[1] == 3:
+        w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device)[None, :, None, None]
+        mean = (x * w).sum(dim=1, keepdim=True).mean(dim=(1, 2, 3), keepdim=True)
+    else:
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    f = factor.to(x)[:, None, None, None]
+    return (f * x + (1 - f) * mean).clamp(0, 1)
+
+
+class NaturalPerturbation(Attack, abc.ABC):
+    """Worst case of a parametrised transform over ``num`` values per sample (module docstring)."""
+
+    uses_gradients = False
+    #: parameters per value (2 for translation)
+    param_dim: int = 1
+
+    def __init__(
+        self, low: float, high: float, identity: float, mode: Mode, num: int, seed: int, batch_size: int
+    ):
+        if mode not in ("grid", "random"):
+            raise ValueError(f"mode must be 'grid' or 'random', got {mode!r}")
+        if int(num) != num or num < 1:
+            raise ValueError(f"num must be an integer >= 1, got {num!r}")
+        if not low <= high:
+            raise ValueError(f"the range is empty: low={low} > high={high}")
+        super().__init__(norm="none")
+        self.low, self.high, self.identity = float(low), float(high), float(identity)
+        self.mode, self.num, self.seed, self.batch_size = mode, int(num), seed, batch_size
+
+    @abc.abstractmethod
+    def transform(self, x: Tensor, param: Tensor) -> Tensor:
+        """Apply the transform with one parameter value per sample (``[B]`` or ``[B, 2]``)."""
+
+    def grid(self) -> Tensor:
+        """The grid values ``[V]`` (or ``[V, 2]``), mildest first."""
+        axis = torch.linspace(self.low, self.high, self.num, dtype=torch.float64)
+        order = sorted(range(len(axis)), key=lambda i: (abs(float(axis[i]) - self.identity), float(axis[i])))
+        axis = axis[order]
+        if self.param_dim == 1:
+            return axis
+        pairs = torch.cartesian_prod(axis, axis)
+        order = sorted(range(len(pairs)), key=lambda i: (float((pairs[i] - self.identity).norm()), i))
+        return pairs[order]
+
+    def candidates(self, x: Tensor, index: Tensor | None) -> Tensor:
+        """Parameter values per sample, ``[B, V]`` or ``[B, V, 2]``."""
+        b = x.shape[0]
+        if self.mode == "grid":
+            g = self.grid()
+            return g.expand(b, *g.shape)
+        rnd = SampleRandom(sample_keys(index, b), self.seed, type(self).__name__)
+        shape = (self.num,) if self.param_dim == 1 else (self.num, self.param_dim)
+        return rnd.uniform("params", shape, self.low, self.high).double()
+
+    def _perturb(
+        self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, index: Tensor | None
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        b = x.shape[0]
+        params = self.candidates(x, index).to(x.device)
+        rows = torch.arange(b, device=x.device)
+        found = torch.zeros(b, dtype=torch.bool, device=x.device)
+        chosen = torch.zeros(b, dtype=torch.long, device=x.device)
+        best_margin = torch.full((b,), math.inf, device=x.device)
+        for j in range(params.shape[1]):
+            logits = predict(model, self.transform(x, params[:, j]), self.batch_size)
+            true = logits[rows, y]
+            other = logits.clone()
+            other[rows, y] = -math.inf
+            margin = (true - other.amax(dim=1)).float()
+            wrong = logits.argmax(dim=1).ne(y)
+            newly = wrong & ~found
+            better = ~found & ~wrong & (margin < best_margin)
+            chosen = torch.where(newly | better, torch.full_like(chosen, j), chosen)
+            best_margin = torch.where(better, margin, best_margin)
+            found |= wrong
+        param = params[rows, chosen]
+        iterations = torch.full((b,), params.shape[1], dtype=torch.long, device=x.device)
+        return self.transform(x, param), iterations, {"param": param.float(), "found": found}
+
+
+class Rotation(NaturalPerturbation):
+    """Rotation by an angle in ``[-max_degrees, max_degrees]`` (counter-clockwise positive)."""
+
+    name = "rotation"
+
+    def __init__(
+        self,
+        max_degrees: Annotated[float, Field(ge=0)],
+        mode: Mode = "grid",
+        num: Annotated[int, Field(ge=1)] = 31,
+        seed: int = 0,
+        batch_size: Annotated[int, Field(ge=1)] = 1024,
+    ):
+        super().__init__(-max_degrees, max_degrees, 0.0, mode, num, seed, batch_size)
+
+    def transform(self, x: Tensor, param: Tensor) -> Tensor:
+        return rotate(x, param)
+
+
+class Translation(NaturalPerturbation):
+    """Shift by ``(dx, dy)`` with each in ``[-max_pixels, max_pixels]``; the grid has ``num²`` points
+    (``num = 2*max_pixels + 1`` gives every integer shift)."""
+
+    name = "translation"
+    param_dim = 2
+
+    def __init__(
+        self,
+        max_pixels: Annotated[float, Field(ge=0)],
+        mode: Mode = "grid",
+        num: Annotated[int, Field(ge=1)] = 7,
+        seed: int = 0,
+        batch_size: Annotated[int, Field(ge=1)] = 1024,
+    ):
+        super().__init__(-max_pixels, max_pixels, 0.0, mode, num, seed, batch_size)
+
+    def transform(self, x: Tensor, param: Tensor) -> Tensor:
+        return translate(x, param)
+
+
+class Scaling(NaturalPerturbation):
+    """Zoom about the centre by a factor in ``[min_scale, max_scale]``."""
+
+    name = "scaling"
+
+    def __init__(
+        self,
+        min_scale: Annotated[float, Field(gt=0)],
+        max_scale: Annotated[float, Field(gt=0)],
+        mode: Mode = "grid",
+        num: Annotated[int, Field(ge=1)] = 21,
+        seed: int = 0,
+        batch_size: Annotated[int, Field(ge=1)] = 1024,
+    ):
+        if not min_scale > 0:
+            raise ValueError(f"min_scale must be > 0, got {min_scale!r}")
+        super().__init__(min_scale, max_scale, 1.0, mode, num, seed, batch_size)
+
+    def transform(self, x: Tensor, param: Tensor) -> Tensor:
+        return scale(x, param)
+
+
+class Brightness(NaturalPerturbation):
+    """Add a constant in ``[-max_delta, max_delta]`` to every pixel (clipped to [0,1])."""
+
+    name = "brightness"
+
+    def __init__(
+        self,
+        max_delta: Annotated[float, Field(ge=0)],
+        mode: Mode = "grid",
+        num: Annotated[int, Field(ge=1)] = 21,
+        seed: int = 0,
+        batch_size: Annotated[int, Field(ge=1)] = 1024,
+    ):
+        super().__init__(-max_delta, max_delta, 0.0, mode, num, seed, batch_size)
+
+    def transform(self, x: Tensor, param: Tensor) -> Tensor:
+        return adjust_brightness(x, param)
+
+
+class Contrast(NaturalPerturbation):
+    """Scale contrast around the mean grey level by a factor in ``[min_factor, max_factor]``."""
+
+    name = "contrast"
+
+    def __init__(
+        self,
+        min_factor: Annotated[float, Field(ge=0)],
+        max_factor: Annotated[float, Field(ge=0)],
+        mode: Mode = "grid",
+        num: Annotated[int, Field(ge=1)] = 21,
+        seed: int = 0,
+        batch_size: Annotated[int, Field(ge=1)] = 1024,
+    ):
+        super().__init__(min_factor, max_factor, 1.0, mode, num, seed, batch_size)
+
+    def transform(self, x: Tensor, param: Tensor) -> Tensor:
+        return adjust_contrast(x, param)

@@ -1,0 +1,93 @@
+"""The published CIFAR-10-C arrays (Hendrycks & Dietterich, 2019) as a torch Dataset.
+
+Layout expected (as distributed on Zenodo, record 2535967)::
+
+    <root>/CIFAR-10-C/<corruption>.npy   uint8 [50000, 32, 32, 3]: severities 1..5 stacked
+                                         in blocks of 10,000 (the CIFAR-10 test set each time)
+    <root>/CIFAR-10-C/labels.npy         uint8 [50000]
+
+The arrays are opened memory-mapped, so choosing one corruption/severity reads 10,000 images
+only. Items are ``(x, y, index)`` with ``x`` float ``[3, 32, 32]`` in [0,1] and ``index`` the
+position in the CIFAR-10 test set (0..9999): the same index as the clean image, so per-sample
+results can be joined with clean ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from robustlens.attacks.corruptions.functional import ALL_CORRUPTIONS, check_corruption
+
+PER_SEVERITY = 10_000
+DOWNLOAD_HINT = (
+    "Download CIFAR-10-C from https://zenodo.org/records/2535967 (CIFAR-10-C.tar) and unpack it "
+    "so that <root>/CIFAR-10-C/<corruption>.npy and labels.npy exist (robustlens never downloads "
+    "it at run time)."
+)
+
+
+class CIFAR10CNotFoundError(FileNotFoundError):
+    """A CIFAR-10-C file is missing; the message names the expected path and where to get it."""
+
+
+class CIFAR10C(Dataset):
+    """One corruption at one severity of the published CIFAR-10-C.
+
+    Args:
+        root: folder that contains ``CIFAR-10-C/``.
+        corruption: one of the 19 names (``robustlens.attacks.corruptions.ALL_CORRUPTIONS``).
+        severity: 1..5.
+        per_severity: images per severity block (10,000 in the published arrays; tests use less).
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        corruption: str,
+        severity: Annotated[int, Field(ge=1, le=5)] = 1,
+        per_severity: Annotated[int, Field(ge=1)] = PER_SEVERITY,
+    ):
+        check_corruption(corruption, severity)
+        self.root = Path(root)
+        self.corruption = corruption
+        self.severity = severity
+        folder = self.root / "CIFAR-10-C"
+        images_path, labels_path = folder / f"{corruption}.npy", folder / "labels.npy"
+        for path in (images_path, labels_path):
+            if not path.is_file():
+                raise CIFAR10CNotFoundError(f"CIFAR-10-C file not found: {path}. {DOWNLOAD_HINT}")
+        images = np.load(images_path, mmap_mode="r")
+        labels = np.load(labels_path, mmap_mode="r")
+        if images.ndim != 4 or images.shape[1:] != (32, 32, 3) or images.dtype != np.uint8:
+            raise ValueError(
+                f"{images_path} has shape {images.shape} and dtype {images.dtype}; "
+                "expected uint8 [5*N, 32, 32, 3] (the published CIFAR-10-C layout)"
+            )
+        if images.shape[0] != 5 * per_severity or labels.shape[0] != images.shape[0]:
+            raise ValueError(
+                f"{images_path} holds {images.shape[0]} images and labels.npy {labels.shape[0]} labels; "
+                f"expected 5 severities x {per_severity} = {5 * per_severity} of each"
+            )
+        start = (severity - 1) * per_severity
+        self._images = images[start : start + per_severity]
+        self._labels = labels[start : start + per_severity]
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, int, int]:
+        x = torch.from_numpy(np.array(self._images[i])).permute(2, 0, 1).float().div_(255)
+        return x, int(self._labels[i]), int(i)
+
+    @staticmethod
+    def available(root: str | Path) -> tuple[str, ...]:
+        """The corruption names whose ``.npy`` file exists under ``root``."""
+        folder = Path(root) / "CIFAR-10-C"
+        return tuple(n for n in ALL_CORRUPTIONS if (folder / f"{n}.npy").is_file())
