@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from robustlens.report.gather import gather_jobs
+from robustlens.report.collect import gather_jobs
 
 log = logging.getLogger(__name__)
 

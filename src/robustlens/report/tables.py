@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 import pandas as pd
 from pydantic import Field
 
-from robustlens.report.gather import param_columns
+from robustlens.report.collect import param_columns
 
 Aggregate = Literal["mean", "mean_std", "none"]
 Format = Literal["markdown", "latex", "both"]

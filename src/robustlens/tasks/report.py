@@ -15,8 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from robustlens.report.compare import compare
-from robustlens.report.gather import gather, gather_jobs, incomplete, write_tidy
+from robustlens.report.collect import gather, gather_jobs, incomplete, write_tidy
+from robustlens.report.comparison import compare
 from robustlens.report.plots import PlotSkipped
 from robustlens.report.tables import Table, TableSpec, build_table, format_cells, to_latex, to_markdown
 

@@ -2,7 +2,8 @@
 
 It stands in for the train/evaluate tasks in sweep tests: it skips itself when its output dir
 already holds complete results (resume), can be told to fail (error recorded, sweep goes on)
-or to die hard (``os._exit``: a killed job leaves no results), and returns an objective for Optuna.
+or to die hard (``os._exit`` when ``$TOY_DIE_ON_JOB`` is its job number: a killed job
+leaves no results), and returns an objective for Optuna.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 from pathlib import Path
 
 import hydra
+import yaml
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
@@ -33,8 +35,8 @@ def main(cfg: DictConfig) -> float:
     with (out / "executions.txt").open("a") as fh:  # lets tests count how often a job ran
         fh.write(f"{hc.job.num}\n")
     lr, eps = float(cfg.training.optimizer.lr), float(cfg.attack.eps)
-    params = {o.split("=", 1)[0]: o.split("=", 1)[1] for o in overrides}
-    if cfg.die_on_job == hc.job.num:
+    params = {o.split("=", 1)[0]: yaml.safe_load(o.split("=", 1)[1]) for o in overrides}
+    if int(os.environ.get("TOY_DIE_ON_JOB", "-1")) == hc.job.num:
         os._exit(3)  # simulates a kill (OOM, SLURM timeout): no results file
     try:
         if cfg.fail_on_eps is not None and eps == cfg.fail_on_eps:

@@ -1,0 +1,56 @@
+"""The report task through its real config (conf/report.yaml + conf/table/*), and config files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from robustlens.report.fixtures import write_job
+from robustlens.report.tables import TableSpec
+from robustlens.tasks.report import run_report
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+@pytest.mark.parametrize("path", sorted((CONF / "table").glob("*.yaml")), ids=lambda p: p.stem)
+def test_table_configs_instantiate(path):
+    assert isinstance(instantiate(OmegaConf.load(path), _convert_="all"), TableSpec)
+
+
+def test_run_report_end_to_end(tmp_path):
+    sweep = tmp_path / "multirun"
+    for i, (mode, seed) in enumerate([("standard", 0), ("standard", 1), ("pgd_at", 0)]):
+        write_job(sweep / str(i), {"clean/accuracy": 0.9 - 0.1 * i, "worst_case/accuracy": 0.1 * i,
+                                   "clean/classwise_accuracy/0": 0.5, "pgd/classwise_accuracy/0": 0.25},
+                  sweep_params={"training.mode": mode, "seed": seed})
+    write_job(sweep / "3", {}, status="failed", error=RuntimeError("CUDA OOM"),
+              sweep_params={"training.mode": "trades", "seed": 0})
+    expected = tmp_path / "expected.csv"
+    expected.write_text("training.mode,clean/accuracy\nstandard,85\npgd_at,70\n")
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("report", overrides=[f"run_dir={sweep}", "table=robust_vs_conventional",
+                                           f"expected.path={expected}", "expected.atol=0.01",
+                                           "+plots.0.group=training.mode"])
+    summary = run_report(cfg)
+    out = sweep / "report"
+    assert summary["jobs"] == 4 and summary["complete"] == 3 and summary["incomplete"] == 1
+    assert summary["reproduced"] is True
+    assert "| standard | 85.00 ± 7.07 | 5.00 ± 7.07 |" in (out / "table.md").read_text()
+    assert (out / "table.tex").read_text().startswith(r"\begin{table}")
+    failed = pd.read_csv(out / "incomplete_jobs.csv")
+    assert failed.loc[0, "status"] == "failed" and "CUDA OOM" in failed.loc[0, "error"]
+    assert len(pd.read_csv(out / "results_tidy.csv")) == 12
+    assert sorted(p.name for p in (out / "plots").glob("*.png")) == [
+        "classwise_accuracy_by_probe.png", "robust_vs_conventional_training.mode.png"]
+
+
+def test_run_report_needs_run_dir(tmp_path):
+    with pytest.raises(ValueError, match="run_dir"):
+        run_report(OmegaConf.create({"run_dir": None}))
+    with pytest.raises(FileNotFoundError, match="no job results"):
+        run_report(OmegaConf.create({"run_dir": str(tmp_path)}))
