@@ -18,12 +18,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from robustlens.config.validate import validate_config
-from robustlens.utils.io import write_json_atomic, write_text_atomic
+from robustlens.utils.io import write_text_atomic
+from robustlens.utils.resume import RESULTS_SCHEMA, write_results_atomic
 from robustlens.utils.versions import library_versions
 
 log = logging.getLogger("robustlens")
 
-RESULTS_SCHEMA = "robustlens.results/1"
 RESOLVED_CONFIG_NAME = "config_resolved.yaml"
 
 #: top-level keys a composed config may have (experiment/debug/hparams_search are `_global_` packages)
@@ -164,7 +164,7 @@ def _record_failure(cfg: DictConfig, output_dir: Path, exc: BaseException, start
             started=started, error=exc,
             extra={"completed_probes": previous.get("completed_probes", [])},
         )
-        write_json_atomic(results, payload)
+        write_results_atomic(results, payload)
     except Exception:  # recording must never hide the original error
         log.exception("could not record the failure in %s", results)
 

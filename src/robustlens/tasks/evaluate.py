@@ -7,7 +7,6 @@ attack probes → ``results.json`` + ``per_sample.csv`` (atomic) → console sum
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -21,11 +20,10 @@ from torch import nn
 from robustlens.evaluation.module import EvaluationModule
 from robustlens.evaluation.probe import Probe
 from robustlens.tasks.common import build_trainer, results_payload
-from robustlens.utils.io import write_json_atomic, write_text_atomic
+from robustlens.utils.io import write_text_atomic
+from robustlens.utils.resume import PROBES_DIR, read_probe_checkpoints, write_probe_checkpoint, write_results_atomic
 
 log = logging.getLogger("robustlens")
-
-PROBE_DIR = "probes"
 
 
 def load_classifier(cfg: DictConfig) -> nn.Module:
@@ -81,7 +79,7 @@ def run_evaluation(
     """Evaluate ``classifier`` on ``datamodule``'s test split; returns the results payload."""
     started = started or time.time()
     output_dir = Path(cfg.paths.output_dir)
-    probe_dir = output_dir / PROBE_DIR
+    finished = read_probe_checkpoints(output_dir)
     probes = build_probes(cfg, datamodule.num_classes)
     module = EvaluationModule(
         classifier=classifier,
@@ -96,18 +94,19 @@ def run_evaluation(
     metrics: dict[str, Any] = {}
     tables: dict[str, pd.DataFrame] = {}
     for name in probes:
-        done = _load_finished_probe(probe_dir, name)
-        if done is not None:
-            log.info("probe %s already finished: reusing %s", name, probe_dir / f"{name}.json")
-            metrics.update(done[0])
-            tables[name] = done[1]
+        table = _load_probe_table(output_dir, name) if name in finished else None
+        if table is not None:
+            log.info("probe %s already finished: reusing %s/%s", name, PROBES_DIR, name)
+            metrics.update(finished[name]["metrics"])
+            tables[name] = table
             continue
         module.probe_name = name
         trainer.test(module, datamodule=datamodule, verbose=False)
         metrics.update(module.last_metrics)
         tables[name] = module.last_table
         if trainer.is_global_zero:
-            _save_finished_probe(probe_dir, name, module.last_metrics, module.last_table, descriptions[name])
+            write_text_atomic(output_dir / PROBES_DIR / f"{name}.csv", module.last_table.to_csv(index=False))
+            write_probe_checkpoint(output_dir, name, module.last_metrics, descriptions[name])
             _write(cfg, output_dir, "partial", metrics, descriptions, tables, started)
     per_sample = merge_tables(tables)
     metrics.update(worst_case_metrics(per_sample, [n for n, p in probes.items() if p.is_attack], module.num_classes))
@@ -128,23 +127,16 @@ def _write(cfg, output_dir: Path, status: str, metrics, descriptions, tables, st
     )
     if status == "complete":
         write_text_atomic(output_dir / "per_sample.csv", merge_tables(tables).to_csv(index=False))
-    write_json_atomic(output_dir / "results.json", payload)
+    write_results_atomic(output_dir, payload)
     return payload
 
 
-def _save_finished_probe(probe_dir: Path, name: str, metrics, table: pd.DataFrame, description) -> None:
-    write_text_atomic(probe_dir / f"{name}.csv", table.to_csv(index=False))
-    write_json_atomic(probe_dir / f"{name}.json", {"probe": name, "description": description, "metrics": metrics})
-
-
-def _load_finished_probe(probe_dir: Path, name: str) -> tuple[dict, pd.DataFrame] | None:
-    json_path, csv_path = probe_dir / f"{name}.json", probe_dir / f"{name}.csv"
-    if not (json_path.is_file() and csv_path.is_file()):
-        return None
+def _load_probe_table(output_dir: Path, name: str) -> pd.DataFrame | None:
+    """The per-sample columns of a finished probe; ``None`` (the probe reruns) if unreadable."""
     try:
-        return json.loads(json_path.read_text())["metrics"], pd.read_csv(csv_path)
-    except Exception as exc:  # a corrupt partial file: redo the probe rather than trust it
-        log.warning("ignoring unreadable partial result %s (%s); the probe runs again", json_path, exc)
+        return pd.read_csv(output_dir / PROBES_DIR / f"{name}.csv")
+    except Exception as exc:
+        log.warning("probe %s: per-sample file unreadable (%s); the probe runs again", name, exc)
         return None
 
 
@@ -201,12 +193,15 @@ def print_summary(metrics: dict[str, Any], probes: list[str], class_names: list[
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Task body of ``robustlens evaluate``."""
-    from robustlens.utils.resume import job_is_complete
+    from robustlens.tasks.common import job_info
+    from robustlens.utils.resume import load_complete_results
 
     output_dir = Path(cfg.paths.output_dir)
-    if cfg.get("skip_if_complete", True) and job_is_complete(output_dir):
-        log.info("results in %s are complete: job skipped (set skip_if_complete=false to redo)", output_dir)
-        return json.loads((output_dir / "results.json").read_text())
+    if cfg.get("skip_if_complete", True):
+        previous = load_complete_results(output_dir, job_info(cfg).get("overrides"))
+        if previous is not None:
+            log.info("results in %s are complete: job skipped (set skip_if_complete=false to redo)", output_dir)
+            return previous
     started = time.time()
     datamodule = instantiate(cfg.data)
     classifier = load_classifier(cfg)

@@ -40,10 +40,7 @@ def _rich_table(table: Table) -> RichTable:
 def _table_spec(node: Any) -> TableSpec:
     if node is None:
         return TableSpec()
-    if "_target_" in node:
-        spec = instantiate(node, _convert_="all")
-    else:
-        spec = TableSpec(**OmegaConf.to_object(node))
+    spec = instantiate(node, _convert_="all") if "_target_" in node else TableSpec(**OmegaConf.to_object(node))
     if not isinstance(spec, TableSpec):
         raise TypeError(f"cfg.table must instantiate a TableSpec, got {type(spec).__name__}")
     return spec

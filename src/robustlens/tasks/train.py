@@ -15,7 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from robustlens.tasks.common import build_trainer, results_payload
-from robustlens.utils.io import write_json_atomic
+from robustlens.utils.resume import write_results_atomic
 
 log = logging.getLogger("robustlens")
 
@@ -62,7 +62,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics.update(payload.get("metrics", {}))
     if trainer.is_global_zero:
         payload = results_payload(cfg, status="complete", metrics=metrics, started=started, extra=extra)
-        write_json_atomic(Path(cfg.paths.output_dir) / "results.json", payload)
+        write_results_atomic(Path(cfg.paths.output_dir), payload)
         log.info("checkpoints: best=%s last=%s", best, last)
         return payload
     return {}

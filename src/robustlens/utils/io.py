@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
@@ -28,26 +26,3 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-
-
-def write_json_atomic(path: str | Path, payload: Any) -> Path:
-    return write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=False, default=_json_default))
-
-
-def _json_default(value: Any) -> Any:
-    import math
-
-    try:
-        import torch
-
-        if isinstance(value, torch.Tensor):
-            return value.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, Path):
-        return str(value)
-    return repr(value)

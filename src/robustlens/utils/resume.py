@@ -26,9 +26,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from robustlens.utils.io import write_text_atomic
 
 RESULTS_SCHEMA = "robustlens.results/1"
 PROBE_SCHEMA = "robustlens.probe/1"
@@ -62,21 +63,9 @@ def _finite_or_none(obj: Any) -> Any:
 
 
 def write_json_atomic(path: str | os.PathLike, payload: Any) -> Path:
-    """Write ``payload`` as JSON to ``path`` atomically (temp file + fsync + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``payload`` as JSON to ``path`` atomically (NaN/inf stored as ``null``)."""
     text = json.dumps(_finite_or_none(json.loads(json.dumps(payload, default=_json_default))), indent=2)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path, text)
 
 
 def validate_results(payload: Any, source: str = "results") -> dict[str, Any]:
