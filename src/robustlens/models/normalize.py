@@ -15,6 +15,8 @@ from torch import Tensor, nn
 
 
 def _as_channel_tensor(value: float | Sequence[float], name: str) -> Tensor:
+    if not isinstance(value, (int, float, Tensor)):
+        value = [float(v) for v in value]  # lists, tuples, OmegaConf ListConfig from Hydra
     t = torch.as_tensor(value, dtype=torch.float32).flatten()
     if t.numel() == 0:
         raise ValueError(f"Normalize: {name} must be a number or a non-empty list of numbers per channel")

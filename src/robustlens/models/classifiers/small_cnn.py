@@ -21,13 +21,14 @@ MNIST_STD: tuple[float, ...] = (0.3081,)
 
 
 class SmallCNN(nn.Module):
-    """``Normalize → [Conv(32)-ReLU-Pool] → [Conv(64)-ReLU-Pool] → FC(128)-ReLU → FC(classes)``.
+    """``Normalize → [Conv(c)-ReLU-Pool] → [Conv(2c)-ReLU-Pool] → FC(hidden)-ReLU → FC(classes)``.
 
     Args:
         num_classes: number of output logits.
         in_channels: image channels (1 for MNIST, 3 for CIFAR-10).
         mean, std: normalisation applied inside the model (inputs are [0,1]).
         hidden: width of the penultimate feature vector.
+        channels: filters of the first conv (the second has twice as many).
     """
 
     #: module whose output is the penultimate feature vector (for a forward hook)
@@ -40,20 +41,21 @@ class SmallCNN(nn.Module):
         mean: Sequence[float] = MNIST_MEAN,
         std: Sequence[float] = MNIST_STD,
         hidden: Annotated[int, Field(gt=0)] = 128,
+        channels: Annotated[int, Field(gt=0)] = 16,
     ):
         super().__init__()
         self.num_classes = num_classes
         self.normalize = Normalize(mean, std)
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 32, 3, padding=1),
+            nn.Conv2d(in_channels, channels, 3, padding=1),
             nn.ReLU(),
             nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1),
+            nn.Conv2d(channels, 2 * channels, 3, padding=1),
             nn.ReLU(),
             nn.MaxPool2d(2),
             nn.AdaptiveAvgPool2d(7),
         )
-        self.embedding = nn.Sequential(nn.Flatten(), nn.Linear(64 * 7 * 7, hidden), nn.ReLU())
+        self.embedding = nn.Sequential(nn.Flatten(), nn.Linear(2 * channels * 7 * 7, hidden), nn.ReLU())
         self.classifier = nn.Linear(hidden, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
