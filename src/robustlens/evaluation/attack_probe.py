@@ -76,7 +76,8 @@ class AttackProbe(Probe):
         self.keep_inputs = keep_inputs
 
     def describe(self) -> dict[str, Any]:
-        attack_desc = self.attack.describe() if hasattr(self.attack, "describe") else {"repr": repr(self.attack)}
+        describe = getattr(self.attack, "describe", None)
+        attack_desc = describe() if callable(describe) else {"repr": repr(self.attack)}
         return {"type": type(self).__name__, "name": self.name, "target_mode": self.target_mode,
                 "target_class": self.target_class, "attack": attack_desc}
 
