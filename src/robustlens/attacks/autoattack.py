@@ -1,0 +1,240 @@
+"""APGD-CE, APGD-T and AutoAttack "standard" as robustlens attacks: thin adapters over the
+pinned reference package ``pyautoattack==0.2.0`` (Croce & Hein 2020).
+
+Why an adapter and not a re-implementation: AutoAttack numbers are only comparable with
+RobustBench when they come from the reference code (torchattacks' re-implementation is known
+to differ, torchattacks #188). The adapter adds what the reference lacks: robustlens' input
+checks, frozen parameters, verified success, and a record of the library versions.
+
+Known limits, inherited from the reference:
+
+* random starts come from the *global* torch RNG seeded with ``seed`` per call, so results
+  depend on batch composition (not per-sample seeded). The adapter forks the RNG so that the
+  caller's global RNG state is left untouched;
+* ``iterations`` is the *budget* per sample (an upper bound): the reference does not report
+  how many steps each sample used;
+* inputs must lie in [0, 1] (the reference clips to it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from typing import Annotated, Any, Literal
+
+import pyautoattack
+import torch
+from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
+from pydantic import Field
+from torch import Tensor, nn
+
+from robustlens.attacks import _steps
+from robustlens.attacks.base import Attack, AttackInputError, predict
+
+_REF_NORM = {"linf": "Linf", "l2": "L2"}
+
+
+def _fork_rng(x: Tensor):
+    """Keep the caller's RNG state: the reference reseeds the global generator on every call."""
+    devices = [x.device.index or 0] if x.is_cuda else []
+    return torch.random.fork_rng(devices=devices)
+
+
+class _ReferenceAttack(Attack):
+    """Shared parameters and book-keeping of the pyautoattack adapters."""
+
+    reference_name = ""
+
+    def __init__(
+        self,
+        eps: Annotated[float, Field(ge=0)],
+        norm: Literal["linf", "l2"] = "linf",
+        seed: int = 0,
+        bounds: tuple[float, float] = (0.0, 1.0),
+    ):
+        _steps.check_choice(norm, _steps.GRADIENT_NORMS, f"norm for {type(self).__name__}")
+        if not float(eps) >= 0:
+            raise AttackInputError(f"eps must be >= 0, got {eps!r}")
+        if tuple(float(b) for b in bounds) != (0.0, 1.0):
+            raise AttackInputError(
+                "pyautoattack works on [0, 1] inputs only: use bounds (0, 1) and put any "
+                "normalisation inside the model"
+            )
+        super().__init__(norm=norm, bounds=bounds, targeted=False)
+        self._eps = float(eps)
+        self.seed = int(seed)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "type": type(self).__name__, "reference": self.reference_name, "library": "pyautoattack",
+            "library_version": pyautoattack.__version__, "torch_version": torch.__version__,
+            "eps": self._eps, "norm": self.norm, "seed": self.seed, **self._params(),
+        }
+
+    def _params(self) -> dict[str, Any]:
+        return {}
+
+    def _budget(self, num_classes: int) -> int:
+        raise NotImplementedError
+
+    def _run_reference(self, model: nn.Module, x: Tensor, y: Tensor, num_classes: int) -> Tensor:
+        raise NotImplementedError
+
+    def _perturb(
+        self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, index: Tensor | None
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        if x.shape[0] == 0:
+            return x.clone(), torch.zeros(0, dtype=torch.long, device=x.device), {}
+        num_classes = predict(model, x[:1]).shape[1]
+        with _fork_rng(x):
+            x_adv = self._run_reference(model, x, y, num_classes)
+        budget = torch.full((x.shape[0],), self._budget(num_classes), dtype=torch.long, device=x.device)
+        return x_adv.to(x.dtype), budget, {}
+
+
+class APGDCE(_ReferenceAttack):
+    """APGD on the cross-entropy loss (reference ``APGDAttack(loss='ce')``).
+
+    Args:
+        eps: budget; norm: ``'linf'``/``'l2'``; seed: the reference's RNG seed;
+        steps: iterations per restart (100 in AutoAttack); restarts: runs for still-robust points;
+        rho: step-size decrease threshold (0.75 in AutoAttack).
+    """
+
+    name = "apgd_ce"
+    reference_name = "pyautoattack.autopgd_base.APGDAttack(loss='ce')"
+
+    def __init__(
+        self,
+        eps: Annotated[float, Field(ge=0)],
+        norm: Literal["linf", "l2"] = "linf",
+        steps: Annotated[int, Field(ge=1)] = 100,
+        restarts: Annotated[int, Field(ge=1)] = 1,
+        rho: Annotated[float, Field(gt=0, lt=1)] = 0.75,
+        seed: int = 0,
+        bounds: tuple[float, float] = (0.0, 1.0),
+    ):
+        super().__init__(eps=eps, norm=norm, seed=seed, bounds=bounds)
+        if int(steps) < 1 or int(restarts) < 1:
+            raise AttackInputError("steps and restarts must be >= 1")
+        self.steps, self.restarts, self.rho = int(steps), int(restarts), float(rho)
+
+    def _params(self) -> dict[str, Any]:
+        return {"steps": self.steps, "restarts": self.restarts, "rho": self.rho, "loss": "ce"}
+
+    def _budget(self, num_classes: int) -> int:
+        return self.steps * self.restarts
+
+    def reference(self, model: nn.Module, device: torch.device | str) -> APGDAttack:
+        """The reference attack object this adapter runs (exposed for agreement tests)."""
+        return APGDAttack(
+            model, n_iter=self.steps, norm=_REF_NORM[self.norm], n_restarts=self.restarts,
+            eps=self._eps, seed=self.seed, loss="ce", eot_iter=1, rho=self.rho, device=device,
+            logger=logging.getLogger("auto-attack"),
+        )
+
+    def _run_reference(self, model: nn.Module, x: Tensor, y: Tensor, num_classes: int) -> Tensor:
+        return self.reference(model, x.device).perturb(x, y)
+
+
+class APGDT(_ReferenceAttack):
+    """APGD on the targeted DLR loss over the top ``target_classes`` other classes
+    (reference ``APGDAttack_targeted``). Untargeted in effect: success = misclassification.
+    """
+
+    name = "apgd_t"
+    reference_name = "pyautoattack.autopgd_base.APGDAttack_targeted"
+
+    def __init__(
+        self,
+        eps: Annotated[float, Field(ge=0)],
+        norm: Literal["linf", "l2"] = "linf",
+        steps: Annotated[int, Field(ge=1)] = 100,
+        target_classes: Annotated[int, Field(ge=1)] = 9,
+        restarts: Annotated[int, Field(ge=1)] = 1,
+        rho: Annotated[float, Field(gt=0, lt=1)] = 0.75,
+        seed: int = 0,
+        bounds: tuple[float, float] = (0.0, 1.0),
+    ):
+        super().__init__(eps=eps, norm=norm, seed=seed, bounds=bounds)
+        if int(steps) < 1 or int(restarts) < 1 or int(target_classes) < 1:
+            raise AttackInputError("steps, restarts and target_classes must be >= 1")
+        self.steps, self.restarts, self.rho = int(steps), int(restarts), float(rho)
+        self.target_classes = int(target_classes)
+
+    def _params(self) -> dict[str, Any]:
+        return {"steps": self.steps, "restarts": self.restarts, "rho": self.rho,
+                "target_classes": self.target_classes, "loss": "dlr-targeted"}
+
+    def _budget(self, num_classes: int) -> int:
+        return self.steps * self.restarts * min(self.target_classes, num_classes - 1)
+
+    def reference(
+        self, model: nn.Module, device: torch.device | str, num_classes: int
+    ) -> APGDAttack_targeted:
+        """The reference attack object (target count capped at ``num_classes − 1``)."""
+        return APGDAttack_targeted(
+            model, n_iter=self.steps, norm=_REF_NORM[self.norm], n_restarts=self.restarts,
+            eps=self._eps, seed=self.seed, eot_iter=1, rho=self.rho,
+            n_target_classes=min(self.target_classes, num_classes - 1), device=device,
+            logger=logging.getLogger("auto-attack"),
+        )
+
+    def _run_reference(self, model: nn.Module, x: Tensor, y: Tensor, num_classes: int) -> Tensor:
+        if num_classes < 4:
+            raise AttackInputError("APGD-T's DLR loss needs at least 4 classes")
+        return self.reference(model, x.device, num_classes).perturb(x, y)
+
+
+class AutoAttack(_ReferenceAttack):
+    """AutoAttack ``version='standard'``: APGD-CE, APGD-T, FAB-T, Square, each run only on
+    points still robust (reference ``pyautoattack.AutoAttack.run_standard_evaluation``)."""
+
+    name = "autoattack"
+    reference_name = "pyautoattack.AutoAttack(version='standard')"
+
+    def __init__(
+        self,
+        eps: Annotated[float, Field(ge=0)],
+        norm: Literal["linf", "l2"] = "linf",
+        version: Literal["standard"] = "standard",
+        seed: int = 0,
+        batch_size: Annotated[int, Field(ge=1)] = 500,
+        bounds: tuple[float, float] = (0.0, 1.0),
+    ):
+        super().__init__(eps=eps, norm=norm, seed=seed, bounds=bounds)
+        _steps.check_choice(version, ("standard",), "AutoAttack version")
+        self.version = version
+        self.batch_size = int(batch_size)
+
+    def _params(self) -> dict[str, Any]:
+        return {"version": self.version, "batch_size": self.batch_size}
+
+    def _budget(self, num_classes: int) -> int:
+        targets = min(9, num_classes - 1)
+        return 100 + 100 * targets + 100 * targets + 5000  # APGD-CE, APGD-T, FAB-T, Square queries
+
+    def reference(
+        self, model: nn.Module, device: torch.device | str, num_classes: int
+    ) -> pyautoattack.AutoAttack:
+        """The reference AutoAttack object (target counts capped at ``num_classes − 1``)."""
+        aa = pyautoattack.AutoAttack(
+            model, eps=self._eps, norm=_REF_NORM[self.norm], seed=self.seed, version=self.version,
+            device=device,
+        )
+        aa.apgd_targeted.n_target_classes = min(aa.apgd_targeted.n_target_classes, num_classes - 1)
+        aa.fab.n_target_classes = min(aa.fab.n_target_classes, num_classes - 1)
+        return aa
+
+    def _run_reference(self, model: nn.Module, x: Tensor, y: Tensor, num_classes: int) -> Tensor:
+        aa = self.reference(model, x.device, num_classes)
+        logger = logging.getLogger("auto-attack")
+        level = logger.level
+        logger.setLevel(logging.WARNING)  # the reference logs every batch at DEBUG/INFO
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                x_adv, _ = aa.run_standard_evaluation(x, y, batch_size=self.batch_size)
+        finally:
+            logger.setLevel(level)
+        return x_adv

@@ -1,0 +1,136 @@
+"""Statistics of perturbation sizes, and robust accuracy as a function of ε from one
+minimal-norm run.
+
+Both metrics keep the per-sample values (``dist_reduce_fx="cat"``) together with the sample
+indices and drop repeated indices in ``compute``: a DistributedSampler pads the last batch
+by repeating samples, and every sample must count exactly once (pitfall 5, ``landscape.md``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from robustlens.evaluation.probe import ProbeMetric, ProbeOutput
+
+STAT_NAMES: tuple[str, ...] = ("mean", "std", "min", "q25", "median", "q75", "max")
+
+
+def _cat(state: Tensor | list[Tensor]) -> Tensor:
+    if isinstance(state, Tensor):
+        return state
+    return torch.cat(state) if state else torch.empty(0)
+
+
+def _first_occurrence(index: Tensor) -> Tensor:
+    """Positions of the first occurrence of every distinct index (DDP padding duplicates)."""
+    if index.numel() == 0:
+        return index.long()
+    order = torch.argsort(index, stable=True)
+    sorted_idx = index[order]
+    first = torch.ones_like(sorted_idx, dtype=torch.bool)
+    first[1:] = sorted_idx[1:] != sorted_idx[:-1]
+    return order[first]
+
+
+class NormStatistics(ProbeMetric):
+    """Mean, std, min, quartiles and max of ``output.norm`` over samples (Paper A reports
+    exactly these for its severities and perturbation sizes).
+
+    Args:
+        successful_only: use only samples where ``output.success`` is True (the size of the
+            perturbations that *worked*); by default every sample counts, which is Paper A's
+            uncensored convention (a failed search contributes its final perturbation).
+        prefix: key prefix, e.g. ``"norm"`` gives ``norm_mean``, ``norm_median``, ….
+
+    ``std`` is the population standard deviation (ddof = 0, numpy's default); NaN norms
+    (non-additive perturbations) are ignored; with no samples every statistic is NaN.
+    """
+
+    full_state_update = False
+
+    def __init__(self, successful_only: bool = False, prefix: str = "norm"):
+        super().__init__()
+        self.successful_only = successful_only
+        self.prefix = prefix
+        self.add_state("index", default=[], dist_reduce_fx="cat")
+        self.add_state("norms", default=[], dist_reduce_fx="cat")
+
+    def update(self, output: ProbeOutput) -> None:
+        if output.norm is None:
+            raise ValueError("NormStatistics needs ProbeOutput.norm; this probe reports no perturbation size")
+        keep = torch.ones_like(output.index, dtype=torch.bool)
+        if self.successful_only:
+            if output.success is None:
+                raise ValueError("NormStatistics(successful_only=True) needs ProbeOutput.success")
+            keep = output.success.bool()
+        self.index.append(output.index[keep].detach().long())
+        self.norms.append(output.norm[keep].detach().double())
+
+    def compute(self) -> dict[str, Tensor]:
+        index, norms = _cat(self.index), _cat(self.norms).double()
+        norms = norms[_first_occurrence(index)]
+        norms = norms[~torch.isnan(norms)]
+        if norms.numel() == 0:
+            return {f"{self.prefix}_{s}": torch.tensor(math.nan) for s in STAT_NAMES}
+        q = torch.quantile(norms, torch.tensor([0.25, 0.5, 0.75], dtype=norms.dtype))
+        stats = {
+            "mean": norms.mean(), "std": norms.std(correction=0), "min": norms.min(),
+            "q25": q[0], "median": q[1], "q75": q[2], "max": norms.max(),
+        }
+        return {f"{self.prefix}_{k}": v for k, v in stats.items()}
+
+
+class RobustAccuracyCurve(ProbeMetric):
+    """Robust accuracy at every ε of ``eps_grid`` from a single minimal-norm run (as Foolbox).
+
+    A sample is robust at ε iff it is classified correctly on the clean input and its
+    minimal adversarial norm is > ε. The minimal norm is ``values["min_norm"]`` when the
+    probe reports it (FMN: ``+inf`` where no adversarial was found), else ``norm`` where
+    ``success`` and ``+inf`` elsewhere — for a bounded attack (PGD at ε₀) the curve is then
+    only meaningful at ε ≥ ε₀'s found norms, so use a minimal-norm attack.
+
+    Returns ``{"robust_accuracy@<eps>": value}`` (``<eps>`` formatted with ``:g``).
+    """
+
+    full_state_update = False
+
+    def __init__(self, eps_grid: Sequence[float]):
+        super().__init__()
+        grid = [float(e) for e in eps_grid]
+        if not grid or any(not e >= 0 for e in grid):
+            raise ValueError(f"eps_grid must be a non-empty list of numbers >= 0, got {list(eps_grid)!r}")
+        self.eps_grid = grid
+        self.add_state("index", default=[], dist_reduce_fx="cat")
+        self.add_state("min_norm", default=[], dist_reduce_fx="cat")
+        self.add_state("clean_correct", default=[], dist_reduce_fx="cat")
+
+    def update(self, output: ProbeOutput) -> None:
+        if output.clean_preds is None:
+            raise ValueError("RobustAccuracyCurve needs ProbeOutput.clean_preds (clean predictions)")
+        if "min_norm" in output.values:
+            mn = output.values["min_norm"].float()
+        else:
+            if output.norm is None or output.success is None:
+                raise ValueError("RobustAccuracyCurve needs values['min_norm'] or both norm and success")
+            mn = torch.where(output.success.bool(), output.norm.float(),
+                             torch.full_like(output.norm, math.inf, dtype=torch.float32))
+        self.index.append(output.index.detach().long())
+        self.min_norm.append(mn.detach())
+        self.clean_correct.append(output.clean_preds.eq(output.labels).detach())
+
+    def compute(self) -> dict[str, Tensor]:
+        index = _cat(self.index)
+        keep = _first_occurrence(index)
+        # float32 on purpose: a norm of 0.1 (as float32) must not count as "> 0.1"
+        mn = _cat(self.min_norm).float()[keep]
+        correct = _cat(self.clean_correct).bool()[keep]
+        out: dict[str, Tensor] = {}
+        for eps in self.eps_grid:
+            robust = correct & (mn > eps)
+            value = robust.double().mean() if robust.numel() else torch.tensor(math.nan)
+            out[f"robust_accuracy@{eps:g}"] = value
+        return out
