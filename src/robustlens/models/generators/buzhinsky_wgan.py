@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robustlens.models.generators.base import PerClassGenerator
+from robustlens.models.generators.checks import check_codes
 
 LATENT_DIM = 64
 NUM_DIGITS = 10
@@ -179,18 +180,9 @@ class BuzhinskyWGAN(PerClassGenerator):
         super().__init__(list(generators), latent_dim=LATENT_DIM)
 
     def decode(self, z: Tensor, y: Tensor) -> Tensor:
-        _check_codes(z, y, self.latent_dim, self.num_classes)
+        check_codes(z, y, self.latent_dim, self.num_classes)
         # clamp only guards against float rounding at the ends of the sigmoid's range
         return ((super().decode(z, y) + 1) / 2).clamp(0.0, 1.0)
-
-
-def _check_codes(z: Tensor, y: Tensor, latent_dim: int, num_classes: int) -> None:
-    if z.ndim != 2 or z.shape[1] != latent_dim:
-        raise ValueError(f"latent codes must have shape [batch, {latent_dim}], got {tuple(z.shape)}")
-    if y.shape != (z.shape[0],):
-        raise ValueError(f"labels must have shape [{z.shape[0]}] (one per code), got {tuple(y.shape)}")
-    if y.numel() and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(f"labels must lie in 0..{num_classes - 1}, got {y.min().item()}..{y.max().item()}")
 
 
 def _load_state(path: Path, what: str) -> dict[str, Tensor]:
