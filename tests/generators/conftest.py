@@ -63,3 +63,16 @@ def digits28() -> tuple[Tensor, Tensor]:
     x = F.interpolate(x, size=(28, 28), mode="bilinear", align_corners=False).clamp(0, 1)
     y = torch.tensor(data.target, dtype=torch.long)
     return x, y
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Run these tests on one intra-op thread, restoring the setting afterwards.
+
+    Why: the networks here are tiny, so threads buy nothing, and on a busy 2-core machine
+    (pytest-xdist, parallel jobs) oversubscribed threads made each step 10× slower.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
