@@ -13,7 +13,8 @@ from robustlens.attacks.paper_a_search import (
     search,
     search_norm,
 )
-from tests.latent.helpers import LinearClassifier
+
+from .helpers import LinearClassifier
 
 
 def _norm(v: torch.Tensor, norm: str) -> float:
@@ -74,18 +75,33 @@ def test_batched_equals_one_at_a_time(mode, norm, random_start):
     model, x, y = _setup()
     rho, steps, s, restarts = (1.5 if norm != "linf" else 1.0), 15, 0.1, 5
     index = torch.arange(100, 100 + len(x))
-    draws = random_start_draws(len(x), (x.shape[1],), restarts, norm, index=index, seed=3,
-                               dtype=torch.float64) if random_start else None
+    draws = (
+        random_start_draws(len(x), (x.shape[1],), restarts, norm, index=index, seed=3, dtype=torch.float64)
+        if random_start
+        else None
+    )
 
     def objective(points, rows):
         return misclassification_loss(model(points), y[rows])
 
-    res = search(objective, x, rho=rho, steps=steps, rel_step=s, restarts=restarts, mode=mode, norm=norm,
-                 random_start=random_start, draws=draws, faithful=True)
+    res = search(
+        objective,
+        x,
+        rho=rho,
+        steps=steps,
+        rel_step=s,
+        restarts=restarts,
+        mode=mode,
+        norm=norm,
+        random_start=random_start,
+        draws=draws,
+        faithful=True,
+    )
     assert res.found[:2].all()  # misclassified at the start (norm 0 only without a random start)
     if not random_start:
         assert (res.norm[:2] == 0).all()
     for i in range(len(x)):
+
         def loss_grad(point, i=i):
             point = point.clone().requires_grad_(True)
             loss = misclassification_loss(model(point[None]), y[i : i + 1])[0]
@@ -93,8 +109,16 @@ def test_batched_equals_one_at_a_time(mode, norm, random_start):
             return g, float(loss.detach())
 
         p, found, evals = reference_search(
-            loss_grad, x[i], rho=rho, steps=steps, s=s, restarts=restarts, mode=mode, norm=norm,
-            noise=draws[0][i] if random_start else None, radius=draws[1][i] if random_start else None,
+            loss_grad,
+            x[i],
+            rho=rho,
+            steps=steps,
+            s=s,
+            restarts=restarts,
+            mode=mode,
+            norm=norm,
+            noise=draws[0][i] if random_start else None,
+            radius=draws[1][i] if random_start else None,
         )
         assert bool(res.found[i]) == found, i
         assert int(res.grad_evals[i]) == evals, i
@@ -119,8 +143,10 @@ def test_seeded_starts_do_not_depend_on_batching():
     kw = dict(rho=1.0, steps=10, rel_step=0.1, restarts=4, mode="min", norm="scaled_l2", seed=5)
     full = search(objective, x, index=index, **kw)
     for part in (slice(0, 3), slice(3, 10)):
+
         def obj_part(points, rows, yy=y[part]):
             return misclassification_loss(model(points), yy[rows])
+
         sub = search(obj_part, x[part], index=index[part], **kw)
         torch.testing.assert_close(sub.delta, full.delta[part])
         assert torch.equal(sub.grad_evals, full.grad_evals[part])
@@ -135,8 +161,17 @@ def test_bounded_search_never_exceeds_rho(norm):
         return misclassification_loss(model(points), y[rows])
 
     for mode in ("any", "min"):
-        res = search(objective, x, rho=rho, steps=20, rel_step=0.3, restarts=3, mode=mode, norm=norm,
-                     generator=torch.Generator().manual_seed(0))
+        res = search(
+            objective,
+            x,
+            rho=rho,
+            steps=20,
+            rel_step=0.3,
+            restarts=3,
+            mode=mode,
+            norm=norm,
+            generator=torch.Generator().manual_seed(0),
+        )
         assert (search_norm(res.delta, norm) <= rho + 1e-6).all()
         torch.testing.assert_close(res.norm, search_norm(res.delta, norm))
 
@@ -147,8 +182,17 @@ def test_found_points_are_adversarial_and_unfound_within_budget():
     def objective(points, rows):
         return misclassification_loss(model(points), y[rows])
 
-    res = search(objective, x, rho=3.0, steps=30, rel_step=0.05, restarts=4, mode="min", norm="scaled_l2",
-                 generator=torch.Generator().manual_seed(0))
+    res = search(
+        objective,
+        x,
+        rho=3.0,
+        steps=30,
+        rel_step=0.05,
+        restarts=4,
+        mode="min",
+        norm="scaled_l2",
+        generator=torch.Generator().manual_seed(0),
+    )
     preds = model(x + res.delta).argmax(1)
     assert (preds[res.found] != y[res.found]).all()  # never reports a success it did not achieve
     assert (res.grad_evals <= 30 * 4).all()
@@ -163,8 +207,18 @@ def test_clipping_keeps_points_in_bounds_unless_faithful():
         assert points.min() >= -1e-12 and points.max() <= 1 + 1e-12
         return misclassification_loss(model(points), y[rows])
 
-    res = search(objective, x, rho=0.6, steps=20, rel_step=0.1, restarts=3, mode="min", norm="linf",
-                 bounds=(0.0, 1.0), generator=torch.Generator().manual_seed(0))
+    res = search(
+        objective,
+        x,
+        rho=0.6,
+        steps=20,
+        rel_step=0.1,
+        restarts=3,
+        mode="min",
+        norm="linf",
+        bounds=(0.0, 1.0),
+        generator=torch.Generator().manual_seed(0),
+    )
     assert ((x + res.delta) >= -1e-12).all() and ((x + res.delta) <= 1 + 1e-12).all()
 
 
@@ -184,8 +238,17 @@ def test_minimum_search_approaches_analytic_distance_to_linear_boundary():
     def objective(points, rows):
         return misclassification_loss(model(points), y[rows])
 
-    res = search(objective, x, rho=2.5, steps=50, rel_step=0.05, restarts=12, mode="min", norm="scaled_l2",
-                 index=torch.arange(40))
+    res = search(
+        objective,
+        x,
+        rho=2.5,
+        steps=50,
+        rel_step=0.05,
+        restarts=12,
+        mode="min",
+        norm="scaled_l2",
+        index=torch.arange(40),
+    )
     assert res.found.all()
     assert (res.norm >= analytic - 1e-9).all()  # nothing closer than the boundary exists
     ratio = res.norm / analytic

@@ -27,7 +27,10 @@ default (``faithful=False``) differs only where it cannot make results worse:
   so the classifier is only ever evaluated on valid images (``p`` is replaced by the clipped
   perturbation, which never increases any coordinate's magnitude, so it stays in the ball);
 * in ``'min'`` mode a sample whose radius reached 0 stops (no smaller norm exists), which
-  saves gradient evaluations without changing the result.
+  saves gradient evaluations without changing the result;
+* in ``'min'`` mode a run must beat the best norm by a relative ``TIE_RTOL`` (1e-5): runs that
+  end on the ρ_cur sphere tie with the best up to rounding, and the authors' strict ``<``
+  lets the last bit (which depends on the batch size through BLAS) pick the kept point.
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ SearchMode = Literal["any", "min"]
 #: objective(points [A, ...], rows long[A]) -> L [A]; ``rows`` are the positions of the
 #: evaluated points in the original batch (so the objective can look up labels/classes).
 Objective = Callable[[Tensor, Tensor], Tensor]
+
+#: relative margin by which a 'min' run must beat the best norm (non-faithful mode)
+TIE_RTOL = 1e-5
 
 
 @dataclass
@@ -89,9 +95,17 @@ def misclassification_loss(logits: Tensor, y: Tensor) -> Tensor:
 
 
 def random_start_draws(
-    n: int, shape: tuple[int, ...], restarts: int, norm: str, *,
-    index: Tensor | None = None, seed: int = 0, stream: str = "paper_a_search",
-    generator: torch.Generator | None = None, device=None, dtype=None,
+    n: int,
+    shape: tuple[int, ...],
+    restarts: int,
+    norm: str,
+    *,
+    index: Tensor | None = None,
+    seed: int = 0,
+    stream: str = "paper_a_search",
+    generator: torch.Generator | None = None,
+    device=None,
+    dtype=None,
 ) -> tuple[Tensor, Tensor]:
     """Unit draws for every sample's random starts: ``(noise [n, R, *shape], radius [n, R])``.
 
@@ -170,8 +184,16 @@ def search(
     if random_start:
         if draws is None:
             draws = random_start_draws(
-                b, shape, restarts, norm, index=index, seed=seed, stream=stream,
-                generator=generator, device=dev, dtype=start.dtype,
+                b,
+                shape,
+                restarts,
+                norm,
+                index=index,
+                seed=seed,
+                stream=stream,
+                generator=generator,
+                device=dev,
+                dtype=start.dtype,
             )
         noise, radius = draws
     clip = bounds if (bounds is not None and not faithful) else None
@@ -200,7 +222,11 @@ def search(
                 found[srows] = True
                 finished[srows] = True
             else:
-                better = sn < best_norm[srows]
+                # faithful: the authors' strict '<'. Default: a run that ends on the ρ_cur sphere
+                # ties with the best norm up to rounding, and which of the two equally small points
+                # is kept would then depend on batch-size-dependent rounding; demand a real gain.
+                bound = best_norm[srows] if faithful else best_norm[srows] * (1 - TIE_RTOL)
+                better = sn < bound
                 brow = srows[better]
                 best[brow], best_norm[brow], rho_cur[brow] = sp[better], sn[better], sn[better]
                 found[srows] = True

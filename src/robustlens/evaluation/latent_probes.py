@@ -1,0 +1,330 @@
+"""Paper A's latent-space probes (``methods.md`` A.1–A.2): LGA, LRA, LLNA, LAGA/LARA, LAGS/LARS.
+
+Every probe gets the class-conditional generator from ``context.generator`` (a
+:class:`~robustlens.models.generators.base.Generator` decoding to [0,1]) and works on codes
+of one of two *sources*:
+
+* ``generation`` (LGA, LAGA, LAGS): code ``l_i ~ N(0, I)`` drawn from sample ``i``'s index
+  (:mod:`robustlens.utils.seeding`) with class ``y_i`` = the batch label, so the class
+  proportions follow the evaluation data (a class-stratified 600-image subset gives N/10 codes
+  per digit) and 1 vs 2 processes, or batch 4 vs 16, draw the same codes;
+* ``reconstruction`` (LRA, LLNA, LARA, LARS): ``l = E_y(x)`` — the generator's encoder, or
+  A.5's gradient inversion with per-sample seeded restarts (batching-independent). Codes are
+  cached in ``context.extras`` so the four reconstruction probes encode a batch once.
+
+Image-space statistics (``image_l2s``, ``image_l1``) are in the project's [0,1] units: the
+paper's [-1,1] numbers are twice as large.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Annotated, Any, Literal
+
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+from robustlens.attacks.base import frozen_parameters
+from robustlens.attacks.paper_a_search import misclassification_loss, search
+from robustlens.evaluation.probe import Batch, Probe, ProbeContext, ProbeMetric, ProbeOutput
+from robustlens.models.generators.base import Generator, decay_factor, invert_by_gradient_search, scaled_l2
+from robustlens.utils.seeding import per_sample_randn, stream_id
+
+Source = Literal["generation", "reconstruction"]
+NonNegFloat = Annotated[float, Field(ge=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveInt = Annotated[int, Field(ge=1)]
+
+_CODES_KEY = "latent_probes/reconstruction_codes"
+
+
+def _check_source(source: str) -> None:
+    if source not in ("generation", "reconstruction"):
+        raise ValueError(f"source must be 'generation' (LG*) or 'reconstruction' (LR*), got {source!r}")
+
+
+@contextlib.contextmanager
+def _evaluating(*modules: nn.Module):
+    """Eval mode and frozen parameters for the duration of a probe (restored afterwards)."""
+    flags = [m.training for m in modules]
+    with contextlib.ExitStack() as stack:
+        for m in modules:
+            m.eval()
+            stack.enter_context(frozen_parameters(m))
+        try:
+            yield
+        finally:
+            for m, f in zip(modules, flags, strict=True):
+                m.train(f)
+
+
+class LatentProbe(Probe):
+    """Base class: resolves the generator and the latent codes of a batch.
+
+    Args:
+        source: ``generation`` or ``reconstruction`` (see the module docstring).
+        metrics: the probe's metrics (e.g. :class:`~robustlens.metrics.latent.LatentAccuracy`).
+        max_images: how many samples of a batch keep their images for grids.
+    """
+
+    def __init__(
+        self,
+        source: Source = "generation",
+        metrics: dict[str, ProbeMetric] | None = None,
+        max_images: Annotated[int, Field(ge=0)] = 16,
+    ):
+        super().__init__(metrics)
+        _check_source(source)
+        self.source = source
+        self.max_images = max_images
+
+    @staticmethod
+    def generator_of(context: ProbeContext) -> Generator:
+        gen = context.generator
+        if gen is None:
+            raise ValueError(
+                "latent probes need a generator (context.generator is None): "
+                "pass `generator` to the evaluation"
+            )
+        if not hasattr(gen, "decode") or not hasattr(gen, "latent_dim"):
+            raise TypeError(f"context.generator must be a robustlens Generator, got {type(gen).__name__}")
+        return gen  # type: ignore[return-value]
+
+    def codes(self, batch: Batch, context: ProbeContext) -> Tensor:
+        """The latent code of every sample of the batch (``[B, n]``)."""
+        x, y, index = batch
+        gen = self.generator_of(context)
+        if self.source == "generation":
+            dtype = next((p.dtype for p in gen.parameters() if p.is_floating_point()), x.dtype)
+            return per_sample_randn(
+                index,
+                (gen.latent_dim,),
+                context.seed,
+                stream_id("latent/generation"),
+                device=x.device,
+                dtype=dtype,
+            )
+        cached = context.extras.get(_CODES_KEY)
+        if cached is not None and torch.equal(cached[0], index):
+            return cached[1]
+        if gen.has_encoder:
+            with torch.no_grad():
+                codes = gen.encode(x, y)
+        else:
+            init = per_sample_randn(
+                index,
+                (gen.inversion_restarts, gen.latent_dim),
+                context.seed,
+                stream_id("latent/inversion"),
+                device=x.device,
+            )
+            codes = invert_by_gradient_search(
+                gen,
+                x,
+                y,
+                restarts=gen.inversion_restarts,
+                steps=gen.inversion_steps,
+                lr=gen.inversion_lr,
+                init=init.transpose(0, 1).contiguous(),
+            )
+        codes = codes.detach()
+        context.extras[_CODES_KEY] = (index.clone(), codes)
+        return codes
+
+    def _grid(self, images: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {k: v[: self.max_images].detach().cpu() for k, v in images.items()} if self.max_images else {}
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": type(self).__name__, "source": self.source}
+
+
+class LatentAccuracyProbe(LatentProbe):
+    """LGA (``source=generation``) and LRA (``source=reconstruction``): ``f(G_y(l)) = y``."""
+
+    def run(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
+        x, y, index = batch
+        gen = self.generator_of(context)
+        codes = self.codes(batch, context)
+        with _evaluating(model, gen), torch.no_grad():
+            images = gen.decode(codes, y)
+            preds = model(images).argmax(dim=1)
+        grid = (
+            {"generated": images} if self.source == "generation" else {"original": x, "reconstructed": images}
+        )
+        return ProbeOutput(index=index, labels=y, preds=preds, success=preds.ne(y), images=self._grid(grid))
+
+
+class LatentNoiseProbe(LatentProbe):
+    """LLNA(ε): per image, the rate over ``draws`` noise samples ν of
+    ``f(G_y((l + εν)/√(1+ε²))) = y`` (in ``values["accuracy"]``); ``preds`` is the majority
+    prediction over the draws. The same ν are used for every ε (paired curves)."""
+
+    def __init__(
+        self,
+        eps: NonNegFloat = 0.5,
+        draws: PositiveInt = 10,
+        source: Source = "reconstruction",
+        metrics: dict[str, ProbeMetric] | None = None,
+        max_images: Annotated[int, Field(ge=0)] = 16,
+    ):
+        super().__init__(source, metrics, max_images)
+        if not (math.isfinite(eps) and eps >= 0):
+            raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
+        self.eps, self.draws = float(eps), int(draws)
+
+    def run(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
+        _, y, index = batch
+        gen = self.generator_of(context)
+        codes = self.codes(batch, context)
+        b, n = codes.shape
+        nu = per_sample_randn(
+            index, (self.draws, n), context.seed, stream_id("latent/noise"), device=codes.device
+        )
+        noisy = (codes[:, None, :] + self.eps * nu) * decay_factor(self.eps)
+        yy = y.repeat_interleave(self.draws)
+        with _evaluating(model, gen), torch.no_grad():
+            images = gen.decode(noisy.reshape(b * self.draws, n), yy)
+            preds = model(images).argmax(dim=1).view(b, self.draws)
+        rate = preds.eq(y[:, None]).double().mean(dim=1)
+        majority = torch.mode(preds, dim=1).values
+        return ProbeOutput(
+            index=index,
+            labels=y,
+            preds=majority,
+            values={"accuracy": rate},
+            images=self._grid({"noisy": images.view(b, self.draws, *images.shape[1:])[:, 0]}),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "eps": self.eps, "draws": self.draws}
+
+
+class LatentAdversarialProbe(LatentProbe):
+    """LAGA_ρ / LARA_ρ (``mode='any'``, bounded by ``rho``) and LAGS / LARS (``mode='min'``,
+    ``rho`` = ρ_max): A.4's search from the decayed code ``l_d = l/√(1+ε²)``.
+
+    A code already misclassified at ``l_d`` is not searched: ``Δl = 0`` (accuracy 0, severity
+    0 — the minimal adversarial norm is 0 by definition). ``success`` and ``preds`` come from
+    a fresh forward pass at ``G(l_d + Δl)``; ``norm`` = ‖Δl‖ₛ. ``values``: ``latent_norm``
+    (‖Δl‖ₛ), ``norm_growth`` (‖l_d+Δl‖ₛ − ‖l_d‖ₛ), ``image_l2s`` (‖Δx‖₂/√n_I), ``image_l1``
+    (‖Δx‖₁/n_I), with ``Δx = G(l_d+Δl) − G(l_d)``.
+
+    Args:
+        mode: ``any`` (bounded accuracy) or ``min`` (severity).
+        rho, steps, rel_step, restarts, random_start: A.4's ρ, T, s, R (MNIST defaults).
+        eps: size of the natural latent noise that defines the decay (ε=1 → d = 0.29289).
+        faithful: reproduce the authors' search exactly (see :mod:`robustlens.attacks.paper_a_search`).
+    """
+
+    def __init__(
+        self,
+        source: Source = "generation",
+        mode: Literal["any", "min"] = "min",
+        rho: PositiveFloat = 2.5,
+        steps: PositiveInt = 50,
+        rel_step: PositiveFloat = 0.05,
+        restarts: PositiveInt = 12,
+        random_start: bool = True,
+        eps: NonNegFloat = 1.0,
+        faithful: bool = False,
+        metrics: dict[str, ProbeMetric] | None = None,
+        max_images: Annotated[int, Field(ge=0)] = 16,
+    ):
+        super().__init__(source, metrics, max_images)
+        if mode not in ("any", "min"):
+            raise ValueError(f"mode must be 'any' (LAGA/LARA) or 'min' (LAGS/LARS), got {mode!r}")
+        if not (math.isfinite(rho) and rho > 0):
+            raise ValueError(f"rho must be a finite number > 0, got {rho!r}")
+        self.mode, self.rho, self.steps, self.rel_step = mode, float(rho), int(steps), float(rel_step)
+        self.restarts, self.random_start, self.eps, self.faithful = (
+            int(restarts),
+            random_start,
+            float(eps),
+            faithful,
+        )
+
+    def run(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
+        x, y, index = batch
+        gen = self.generator_of(context)
+        codes = self.codes(batch, context)
+        l_d = codes * decay_factor(self.eps)
+        with _evaluating(model, gen):
+            with torch.no_grad():
+                x_d = gen.decode(l_d, y)
+                clean_preds = model(x_d).argmax(dim=1)
+            todo = clean_preds.eq(y).nonzero().squeeze(1)  # already misclassified: Δl = 0
+            delta = torch.zeros_like(l_d)
+            evals = torch.ones(len(y), dtype=torch.long, device=y.device)
+            if todo.numel():
+                y_todo = y[todo]
+
+                def objective(points: Tensor, rows: Tensor) -> Tensor:
+                    yr = y_todo[rows]
+                    return misclassification_loss(model(gen.decode(points, yr)), yr)
+
+                res = search(
+                    objective,
+                    l_d[todo],
+                    rho=self.rho,
+                    steps=self.steps,
+                    rel_step=self.rel_step,
+                    restarts=self.restarts,
+                    mode=self.mode,
+                    norm="scaled_l2",
+                    random_start=self.random_start,
+                    index=index[todo],
+                    seed=context.seed,
+                    stream=f"latent/search/{self.source}/{self.mode}",
+                    faithful=self.faithful,
+                )
+                delta[todo] = res.delta.to(delta.dtype)
+                evals[todo] = res.grad_evals
+            with torch.no_grad():
+                x_adv = gen.decode(l_d + delta, y)
+                preds = model(x_adv).argmax(dim=1)
+        dx = (x_adv - x_d).flatten(1)
+        n_img = dx.shape[1]
+        latent_norm = scaled_l2(delta)
+        values = {
+            "latent_norm": latent_norm,
+            "norm_growth": scaled_l2(l_d + delta) - scaled_l2(l_d),
+            "image_l2s": dx.norm(dim=1) / math.sqrt(n_img),
+            "image_l1": dx.abs().sum(dim=1) / n_img,
+        }
+        grid: dict[str, Tensor] = {}
+        if self.max_images:
+            with torch.no_grad(), _evaluating(gen):
+                g_l = gen.decode(codes[: self.max_images], y[: self.max_images])
+            if self.source == "reconstruction":
+                grid = {"original": x, "reconstructed": g_l}
+            else:
+                grid = {"original": g_l}
+            # difference mapped to [0,1] for display: 0.5 = no change
+            grid.update({"decayed": x_d, "adversarial": x_adv, "difference": (x_adv - x_d + 1) / 2})
+        return ProbeOutput(
+            index=index,
+            labels=y,
+            preds=preds,
+            clean_preds=clean_preds,
+            success=preds.ne(y),
+            norm=latent_norm,
+            iterations=evals,
+            values=values,
+            images=self._grid(grid),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "mode": self.mode,
+            "rho": self.rho,
+            "steps": self.steps,
+            "rel_step": self.rel_step,
+            "restarts": self.restarts,
+            "random_start": self.random_start,
+            "eps": self.eps,
+            "decay": 1 - decay_factor(self.eps),
+            "faithful": self.faithful,
+        }

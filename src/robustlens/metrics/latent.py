@@ -1,0 +1,196 @@
+"""Paper A's latent-space metrics (``methods.md`` A.2) as DDP-synced probe metrics.
+
+* :class:`LatentAccuracy` — LGA, LRA, LAGA_ρ, LARA_ρ (fraction of samples still classified
+  correctly) and LLNA (mean of the per-image noise accuracy a probe puts in
+  ``values["accuracy"]``).
+* :class:`LatentSeverity` — LAGS, LARS: the plain mean of ``ProbeOutput.norm`` (= ‖Δl‖ₛ),
+  with std, min, quartiles and max. Not censored: a point without an adversarial code keeps
+  the norm of its final perturbation (the probe decides that number).
+* :class:`PerturbationStats` — the same statistics of each named per-sample value
+  (``latent_norm``, ``norm_growth``, ``image_l2s``, ``image_l1``), Paper A's second finding.
+
+Why per-sample ``cat`` states instead of running sums: quantiles need every value, and
+keeping the sample index lets ``compute`` count a sample exactly once even when a DDP
+sampler padded the last batch with repeats (``landscape.md`` pitfall 5). 600 samples per
+probe make this cheap. Statistics follow NumPy's defaults (std with ddof=0, linearly
+interpolated quantiles), as the authors' scripts did. Every metric also returns its
+per-class vector (``classwise_<name>``, NaN for a class without samples).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+import torch
+from pydantic import Field
+from torch import Tensor
+from torchmetrics.utilities import dim_zero_cat
+
+from robustlens.evaluation.probe import ProbeMetric, ProbeOutput
+
+NumClasses = Annotated[int, Field(ge=2)]
+PERTURBATION_KEYS: tuple[str, ...] = ("latent_norm", "norm_growth", "image_l2s", "image_l1")
+
+
+def summary(prefix: str, v: Tensor) -> dict[str, Tensor]:
+    """``prefix`` (mean), ``prefix_std`` (ddof 0), ``_min``, ``_q25``, ``_median``, ``_q75``, ``_max``."""
+    v = v.double()
+    if v.numel() == 0:
+        nan = torch.tensor(float("nan"))
+        return {prefix: nan, **{f"{prefix}_{k}": nan for k in ("std", "min", "q25", "median", "q75", "max")}}
+    q = torch.quantile(v, torch.tensor([0.25, 0.5, 0.75], dtype=v.dtype))
+    out = {
+        prefix: v.mean(),
+        f"{prefix}_std": v.std(unbiased=False),
+        f"{prefix}_min": v.min(),
+        f"{prefix}_q25": q[0],
+        f"{prefix}_median": q[1],
+        f"{prefix}_q75": q[2],
+        f"{prefix}_max": v.max(),
+    }
+    return {k: t.float() for k, t in out.items()}
+
+
+def classwise_mean(v: Tensor, labels: Tensor, num_classes: int) -> Tensor:
+    """Per-class mean of ``v`` (NaN for a class with no samples: undefined, not 0)."""
+    sums = torch.zeros(num_classes, dtype=torch.float64).index_add_(0, labels, v.double())
+    counts = torch.zeros(num_classes, dtype=torch.float64).index_add_(
+        0, labels, torch.ones_like(v, dtype=torch.float64)
+    )
+    return torch.where(counts > 0, sums / counts.clamp_min(1), torch.full_like(sums, float("nan"))).float()
+
+
+class _PerSampleMetric(ProbeMetric):
+    """Keeps (index, label, value columns) per sample; ``compute`` sees each index once."""
+
+    full_state_update = False
+
+    def __init__(self, num_classes: NumClasses, columns: Sequence[str]) -> None:
+        super().__init__()
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(
+                f"num_classes must be an int >= 2, got {num_classes!r}; set it to the dataset's class count"
+            )
+        self.num_classes = num_classes
+        self.columns = tuple(columns)
+        self.add_state("index", default=[], dist_reduce_fx="cat")
+        self.add_state("labels", default=[], dist_reduce_fx="cat")
+        for c in self.columns:
+            self.add_state(f"col_{c}", default=[], dist_reduce_fx="cat")
+
+    def _append(self, output: ProbeOutput, cols: dict[str, Tensor], keep: Tensor | None = None) -> None:
+        index, labels = output.index.reshape(-1), output.labels.reshape(-1).long()
+        if keep is not None:
+            index, labels = index[keep], labels[keep]
+            cols = {k: v[keep] for k, v in cols.items()}
+        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(
+                f"labels in [{labels.min().item()}, {labels.max().item()}] but "
+                f"num_classes={self.num_classes}; set num_classes to the dataset's class count"
+            )
+        self.index.append(index.long().to(self.device))
+        self.labels.append(labels.to(self.device))
+        for c in self.columns:
+            getattr(self, f"col_{c}").append(cols[c].reshape(-1).double().to(self.device))
+
+    def _gather(self) -> tuple[Tensor, dict[str, Tensor]]:
+        """Labels and columns with each sample index counted once (first occurrence kept)."""
+        if isinstance(self.index, list) and not self.index:
+            empty = torch.zeros(0, dtype=torch.float64)
+            return torch.zeros(0, dtype=torch.long), {c: empty for c in self.columns}
+        index = dim_zero_cat(self.index).cpu()
+        labels = dim_zero_cat(self.labels).cpu()
+        cols = {c: dim_zero_cat(getattr(self, f"col_{c}")).cpu() for c in self.columns}
+        order = torch.argsort(index, stable=True)
+        sorted_idx = index[order]
+        first = torch.ones_like(sorted_idx, dtype=torch.bool)
+        first[1:] = sorted_idx[1:] != sorted_idx[:-1]
+        keep = order[first]
+        return labels[keep], {c: v[keep] for c, v in cols.items()}
+
+
+class LatentAccuracy(_PerSampleMetric):
+    """LGA / LRA / LAGA_ρ / LARA_ρ / LLNA: mean per-sample accuracy (keys ``accuracy``,
+    ``classwise_accuracy``). A sample's accuracy is ``values["accuracy"]`` when the probe
+    gives one (LLNA's rate over noise draws), else ``preds == labels``."""
+
+    higher_is_better = True
+
+    def __init__(self, num_classes: NumClasses = 10) -> None:
+        super().__init__(num_classes, ["score"])
+
+    def update(self, output: ProbeOutput) -> None:
+        score = output.values.get("accuracy")
+        if score is None:
+            score = output.correct.double()
+        self._append(output, {"score": score})
+
+    def compute(self) -> dict[str, Tensor]:
+        labels, cols = self._gather()
+        v = cols["score"]
+        mean = v.mean().float() if v.numel() else torch.tensor(float("nan"))
+        return {"accuracy": mean, "classwise_accuracy": classwise_mean(v, labels, self.num_classes)}
+
+
+class LatentSeverity(_PerSampleMetric):
+    """LAGS / LARS: ``severity`` = plain mean of ``ProbeOutput.norm`` plus std/min/quartiles/max
+    and ``classwise_severity``."""
+
+    higher_is_better = True
+
+    def __init__(self, num_classes: NumClasses = 10) -> None:
+        super().__init__(num_classes, ["norm"])
+
+    def update(self, output: ProbeOutput) -> None:
+        if output.norm is None:
+            raise ValueError(
+                "LatentSeverity needs ProbeOutput.norm (use it with a latent minimum-search probe)"
+            )
+        self._append(output, {"norm": output.norm})
+
+    def compute(self) -> dict[str, Tensor]:
+        labels, cols = self._gather()
+        out = summary("severity", cols["norm"])
+        out["classwise_severity"] = classwise_mean(cols["norm"], labels, self.num_classes)
+        return out
+
+
+class PerturbationStats(_PerSampleMetric):
+    """Mean/std/quartiles of each per-sample value in ``keys`` (keys ``<value>``, ``<value>_std``,
+    …, ``classwise_<value>``).
+
+    Args:
+        keys: names in ``ProbeOutput.values``.
+        only_successful: Paper A reports statistics of the *found* adversarial perturbations,
+            so samples whose probe did not succeed are left out (set False for all samples).
+    """
+
+    def __init__(
+        self, num_classes: NumClasses = 10, keys: list[str] | None = None, only_successful: bool = True
+    ) -> None:
+        keys = list(keys) if keys is not None else list(PERTURBATION_KEYS)
+        super().__init__(num_classes, keys)
+        self.only_successful = only_successful
+
+    def update(self, output: ProbeOutput) -> None:
+        missing = [k for k in self.columns if k not in output.values]
+        if missing:
+            raise ValueError(
+                f"ProbeOutput.values lacks {missing}; the probe gives {sorted(output.values)}: "
+                "set `keys` of PerturbationStats to names the probe produces"
+            )
+        keep = None
+        if self.only_successful:
+            if output.success is None:
+                raise ValueError("only_successful=True needs ProbeOutput.success; set only_successful: false")
+            keep = output.success.reshape(-1).bool()
+        self._append(output, {k: output.values[k] for k in self.columns}, keep)
+
+    def compute(self) -> dict[str, Tensor]:
+        labels, cols = self._gather()
+        out: dict[str, Tensor] = {}
+        for k, v in cols.items():
+            out.update(summary(k, v))
+            out[f"classwise_{k}"] = classwise_mean(v, labels, self.num_classes)
+        return out
