@@ -271,7 +271,7 @@ class LatentStructure(ProbeMetric):
 
     def compute(self) -> dict[str, Tensor]:
         k = self.num_classes
-        if not self.features:  # nothing seen: every value NaN (counts 0)
+        if isinstance(self.features, list) and not self.features:  # nothing seen: NaN values, counts 0
             return latent_statistics(torch.zeros(0, 1), torch.zeros(0, dtype=torch.long), k)
         feats, labels, index = (dim_zero_cat(s) for s in (self.features, self.labels, self.sample_index))
         keep = select_per_class(labels, index, self.max_samples)
