@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -167,17 +168,22 @@ def embedding_scatter(
     names = class_labels(class_names, len(class_names) if class_names is not None else k)
     fig = _new_figure(11, 5)
     axes = fig.subplots(1, 2, sharex=True, sharey=True)
-    cmap = "tab10" if len(names) <= 10 else "tab20"
+    palette = colormaps["tab10" if len(names) <= 10 else "tab20"]
     for ax, coords, lab, panel in (
         (axes[0], clean_arr, labels_arr, "clean"),
         (axes[1], attacked_arr, att_labels, "attacked"),
     ):
-        points = ax.scatter(
-            coords[:, 0], coords[:, 1], c=lab, cmap=cmap, vmin=-0.5, vmax=len(names) - 0.5, s=8
-        )
+        for c, name in enumerate(names):  # one colour per class, so the legend is discrete
+            mask = lab == c
+            if mask.any():
+                ax.scatter(coords[mask, 0], coords[mask, 1], s=8, color=palette(c % palette.N), label=name)
         ax.set_title(f"{title}: {panel}")
-    cbar = fig.colorbar(points, ax=axes, ticks=range(len(names)))
-    cbar.ax.set_yticklabels(names)
+    handles, legend_names = axes[0].get_legend_handles_labels()
+    for handle, name in zip(*axes[1].get_legend_handles_labels(), strict=True):
+        if name not in legend_names:
+            handles.append(handle)
+            legend_names.append(name)
+    fig.legend(handles, legend_names, loc="outside right center", fontsize=8, markerscale=2)
     return fig
 
 
