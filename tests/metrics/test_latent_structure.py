@@ -55,6 +55,19 @@ def test_feature_hook_equals_manual_computation():
     assert not net[1]._forward_hooks, "the hook must not outlive the call"
 
 
+def test_features_in_eval_mode_and_model_left_untouched():
+    net = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3), nn.Linear(3, 2)).train()
+    x = torch.randn(8, 2, generator=torch.Generator().manual_seed(0))
+    stats = net[1].running_mean.clone()
+    feats = FeatureExtractor(net, "1")(x)
+    with torch.no_grad():
+        expected = net.eval()[1](net[0](x))
+    assert torch.allclose(feats, expected)
+    net.train()
+    FeatureExtractor(net, "1")(x)
+    assert net.training and torch.equal(net[1].running_mean, stats)
+
+
 def test_penultimate_layer_attribute_name_or_module():
     net = tiny_net()
     net.penultimate_layer = "1"

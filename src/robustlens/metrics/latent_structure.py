@@ -43,7 +43,8 @@ class FeatureExtractor:
         capture: ``"output"`` takes the layer's output; ``"input"`` takes its (first) input,
             which is the penultimate representation when ``layer`` is the final linear layer.
 
-    The hook lives only during :meth:`__call__`, so the model is left untouched.
+    The hook lives only during :meth:`__call__`, and the model runs in eval mode (its
+    previous mode restored), so the model is left untouched.
     """
 
     def __init__(
@@ -88,11 +89,14 @@ class FeatureExtractor:
             captured.append(value.detach())
 
         handle = self.module.register_forward_hook(hook)
+        was_training = self.model.training
+        self.model.eval()  # the features the classifier predicts with; BatchNorm stats stay untouched
         try:
             with torch.no_grad():
                 self.model(x)
         finally:
             handle.remove()
+            self.model.train(was_training)
         if not captured:
             raise RuntimeError(
                 f"layer {self.layer!r} did not run in the model's forward pass; pick another layer"
