@@ -167,7 +167,7 @@ def test_pca_embedding_fitted_on_clean_coordinates():
 
 def test_tsne_embedding_shape_and_umap_message():
     feats = np.random.default_rng(0).normal(size=(20, 5))
-    coords = embed_2d(feats, "tsne", seed=0)
+    coords = embed_2d(feats, "tsne", seed=0, tsne_max_iter=250)
     assert coords.shape == (20, 2) and np.isfinite(coords).all()
     if importlib.util.find_spec("umap") is None:
         with pytest.raises(ImportError, match="umap-learn"):

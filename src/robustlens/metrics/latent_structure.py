@@ -128,13 +128,18 @@ def select_per_class(labels: Tensor, index: Tensor, cap: int) -> Tensor:
 
 
 def embed_2d(
-    features: np.ndarray, method: EmbeddingMethod = "pca", seed: int = 0, fit_on: np.ndarray | None = None
+    features: np.ndarray,
+    method: EmbeddingMethod = "pca",
+    seed: int = 0,
+    fit_on: np.ndarray | None = None,
+    tsne_max_iter: int = 1000,
 ) -> np.ndarray:
     """A 2-D embedding ``[N, 2]`` of ``features`` for plotting.
 
     ``pca`` (deterministic signs via scikit-learn) can be fitted on other data (``fit_on``,
     e.g. clean features, so attacked points are shown in the clean coordinates); ``tsne``
     and ``umap`` have no out-of-sample transform and are fitted on ``features`` itself.
+    ``tsne_max_iter`` (>= 250, scikit-learn's minimum) trades t-SNE quality for time.
     """
     features = np.asarray(features, dtype=np.float64)
     n = features.shape[0]
@@ -157,9 +162,10 @@ def embed_2d(
         if n < 4:
             return np.zeros((n, 2))
         perplexity = float(min(30.0, (n - 1) / 3))
-        return TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(
-            features
+        tsne = TSNE(
+            n_components=2, perplexity=perplexity, random_state=seed, init="pca", max_iter=tsne_max_iter
         )
+        return tsne.fit_transform(features)
     if method == "umap":
         try:
             import umap  # type: ignore[import-not-found]
