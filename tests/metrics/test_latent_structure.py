@@ -16,6 +16,7 @@ from robustlens.metrics.latent_structure import (
     LatentStructure,
     embed_2d,
     paired_embedding,
+    paired_embedding_from_metrics,
     select_per_class,
 )
 
@@ -172,3 +173,20 @@ def test_tsne_embedding_shape_and_umap_message():
     if importlib.util.find_spec("umap") is None:
         with pytest.raises(ImportError, match="umap-learn"):
             embed_2d(feats, "umap")
+
+
+def test_paired_embedding_from_metrics_matches_samples_by_index():
+    clean, attacked = LatentStructure(num_classes=2), LatentStructure(num_classes=2)
+    for metric in (clean, attacked):
+        metric.set_model(IdentityFeatures(2))
+    points = [[-1.0, 0.0], [1.0, 0.0], [0.0, 0.1], [0.0, -0.1]]
+    feed(clean, points, [0, 0, 1, 1], [10, 11, 12, 13])
+    # attacked: same samples shifted by (1, 0), fed in another order, plus one the clean probe lacks
+    feed(attacked, [[1.0, -0.1], [2.0, 0.0], [0.0, 0.0], [5.0, 5.0]], [1, 0, 0, 1], [13, 11, 10, 99])
+    feed(attacked, [[1.0, 0.1]], [1], [12])
+    clean.compute()
+    attacked.compute()
+    pair = paired_embedding_from_metrics(clean, attacked)
+    assert pair["labels"].tolist() == [0, 0, 1, 1]
+    shift = pair["attacked"] - pair["clean"]
+    assert np.allclose(np.abs(shift[:, 0]), 1.0) and np.allclose(shift[:, 1], 0.0)

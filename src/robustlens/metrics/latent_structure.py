@@ -200,6 +200,30 @@ def paired_embedding(
     return {"clean": joint[: len(clean)], "attacked": joint[len(clean) :], "labels": np.asarray(labels)}
 
 
+def paired_embedding_from_metrics(
+    clean: LatentStructure, attacked: LatentStructure, method: EmbeddingMethod = "pca", seed: int = 0
+) -> dict[str, np.ndarray]:
+    """:func:`paired_embedding` of two computed :class:`LatentStructure` metrics (e.g. of the
+    clean probe and of an attack probe), rows matched by sample index (samples in both only).
+
+    This is what the evaluation module stores as ``embeddings[probe]`` for the report callback.
+    """
+    if clean.last_features is None or attacked.last_features is None:
+        raise RuntimeError("call compute() on both LatentStructure metrics before pairing their embeddings")
+    common, ci, ai = np.intersect1d(
+        clean.last_features["index"], attacked.last_features["index"], return_indices=True
+    )
+    if common.size == 0:
+        raise ValueError("the clean and attacked metrics share no sample index; were they fed the same data?")
+    return paired_embedding(
+        clean.last_features["features"][ci],
+        attacked.last_features["features"][ai],
+        clean.last_features["labels"][ci],
+        method,
+        seed,
+    )
+
+
 class LatentStructure(ProbeMetric):
     """Class structure of penultimate-layer features of the probe's (perturbed) inputs.
 
@@ -349,5 +373,6 @@ __all__ = [
     "embed_2d",
     "latent_statistics",
     "paired_embedding",
+    "paired_embedding_from_metrics",
     "select_per_class",
 ]
