@@ -156,6 +156,17 @@ def test_metric_without_model_or_inputs_says_how_to_fix():
         metric.update(out)
 
 
+def test_compute_without_samples_is_nan_and_bad_options_fail_early():
+    with pytest.warns(UserWarning, match="before the ``update``"):
+        res = LatentStructure(num_classes=3).compute()
+    assert res["latent_count"].tolist() == [0, 0, 0]
+    assert torch.isnan(res["centroid_distance"]).all() and torch.isnan(res["nearest_centroid_accuracy"])
+    with pytest.raises(ValueError, match="capture"):
+        LatentStructure(num_classes=3, capture="inputs")
+    with pytest.raises(ValueError, match="pca, tsne, umap or none"):
+        LatentStructure(num_classes=3, embedding="mds")
+
+
 def test_pca_embedding_fitted_on_clean_coordinates():
     clean = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 0.1], [0.0, -0.1]])
     coords = embed_2d(clean, "pca")

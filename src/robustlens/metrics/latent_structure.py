@@ -261,6 +261,8 @@ class LatentStructure(ProbeMetric):
             raise ValueError(f"max_samples (per class) must be >= 1, got {max_samples}")
         if embedding not in ("pca", "tsne", "umap", "none"):
             raise ValueError(f"unknown embedding method {embedding!r}; choose pca, tsne, umap or none")
+        if capture not in ("output", "input"):
+            raise ValueError(f"capture must be 'output' or 'input', got {capture!r}")
         self.layer = layer
         self.capture = capture
         self.max_samples = max_samples
