@@ -16,6 +16,7 @@ from robustlens.metrics.latent_structure import (
     LatentStructure,
     embed_2d,
     paired_embedding,
+    paired_embedding_from_metrics,
     select_per_class,
 )
 
@@ -53,6 +54,19 @@ def test_feature_hook_equals_manual_computation():
     # the input of the final layer is the same representation
     assert torch.allclose(FeatureExtractor(net, "2", capture="input")(x), expected)
     assert not net[1]._forward_hooks, "the hook must not outlive the call"
+
+
+def test_features_in_eval_mode_and_model_left_untouched():
+    net = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3), nn.Linear(3, 2)).train()
+    x = torch.randn(8, 2, generator=torch.Generator().manual_seed(0))
+    stats = net[1].running_mean.clone()
+    feats = FeatureExtractor(net, "1")(x)
+    with torch.no_grad():
+        expected = net.eval()[1](net[0](x))
+    assert torch.allclose(feats, expected)
+    net.train()
+    FeatureExtractor(net, "1")(x)
+    assert net.training and torch.equal(net[1].running_mean, stats)
 
 
 def test_penultimate_layer_attribute_name_or_module():
@@ -142,6 +156,17 @@ def test_metric_without_model_or_inputs_says_how_to_fix():
         metric.update(out)
 
 
+def test_compute_without_samples_is_nan_and_bad_options_fail_early():
+    with pytest.warns(UserWarning, match="before the ``update``"):
+        res = LatentStructure(num_classes=3).compute()
+    assert res["latent_count"].tolist() == [0, 0, 0]
+    assert torch.isnan(res["centroid_distance"]).all() and torch.isnan(res["nearest_centroid_accuracy"])
+    with pytest.raises(ValueError, match="capture"):
+        LatentStructure(num_classes=3, capture="inputs")
+    with pytest.raises(ValueError, match="pca, tsne, umap or none"):
+        LatentStructure(num_classes=3, embedding="mds")
+
+
 def test_pca_embedding_fitted_on_clean_coordinates():
     clean = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 0.1], [0.0, -0.1]])
     coords = embed_2d(clean, "pca")
@@ -154,8 +179,25 @@ def test_pca_embedding_fitted_on_clean_coordinates():
 
 def test_tsne_embedding_shape_and_umap_message():
     feats = np.random.default_rng(0).normal(size=(20, 5))
-    coords = embed_2d(feats, "tsne", seed=0)
+    coords = embed_2d(feats, "tsne", seed=0, tsne_max_iter=250)
     assert coords.shape == (20, 2) and np.isfinite(coords).all()
     if importlib.util.find_spec("umap") is None:
         with pytest.raises(ImportError, match="umap-learn"):
             embed_2d(feats, "umap")
+
+
+def test_paired_embedding_from_metrics_matches_samples_by_index():
+    clean, attacked = LatentStructure(num_classes=2), LatentStructure(num_classes=2)
+    for metric in (clean, attacked):
+        metric.set_model(IdentityFeatures(2))
+    points = [[-1.0, 0.0], [1.0, 0.0], [0.0, 0.1], [0.0, -0.1]]
+    feed(clean, points, [0, 0, 1, 1], [10, 11, 12, 13])
+    # attacked: same samples shifted by (1, 0), fed in another order, plus one the clean probe lacks
+    feed(attacked, [[1.0, -0.1], [2.0, 0.0], [0.0, 0.0], [5.0, 5.0]], [1, 0, 0, 1], [13, 11, 10, 99])
+    feed(attacked, [[1.0, 0.1]], [1], [12])
+    clean.compute()
+    attacked.compute()
+    pair = paired_embedding_from_metrics(clean, attacked)
+    assert pair["labels"].tolist() == [0, 0, 1, 1]
+    shift = pair["attacked"] - pair["clean"]
+    assert np.allclose(np.abs(shift[:, 0]), 1.0) and np.allclose(shift[:, 1], 0.0)

@@ -43,7 +43,8 @@ class FeatureExtractor:
         capture: ``"output"`` takes the layer's output; ``"input"`` takes its (first) input,
             which is the penultimate representation when ``layer`` is the final linear layer.
 
-    The hook lives only during :meth:`__call__`, so the model is left untouched.
+    The hook lives only during :meth:`__call__`, and the model runs in eval mode (its
+    previous mode restored), so the model is left untouched.
     """
 
     def __init__(
@@ -88,11 +89,14 @@ class FeatureExtractor:
             captured.append(value.detach())
 
         handle = self.module.register_forward_hook(hook)
+        was_training = self.model.training
+        self.model.eval()  # the features the classifier predicts with; BatchNorm stats stay untouched
         try:
             with torch.no_grad():
                 self.model(x)
         finally:
             handle.remove()
+            self.model.train(was_training)
         if not captured:
             raise RuntimeError(
                 f"layer {self.layer!r} did not run in the model's forward pass; pick another layer"
@@ -124,13 +128,18 @@ def select_per_class(labels: Tensor, index: Tensor, cap: int) -> Tensor:
 
 
 def embed_2d(
-    features: np.ndarray, method: EmbeddingMethod = "pca", seed: int = 0, fit_on: np.ndarray | None = None
+    features: np.ndarray,
+    method: EmbeddingMethod = "pca",
+    seed: int = 0,
+    fit_on: np.ndarray | None = None,
+    tsne_max_iter: int = 1000,
 ) -> np.ndarray:
     """A 2-D embedding ``[N, 2]`` of ``features`` for plotting.
 
     ``pca`` (deterministic signs via scikit-learn) can be fitted on other data (``fit_on``,
     e.g. clean features, so attacked points are shown in the clean coordinates); ``tsne``
     and ``umap`` have no out-of-sample transform and are fitted on ``features`` itself.
+    ``tsne_max_iter`` (>= 250, scikit-learn's minimum) trades t-SNE quality for time.
     """
     features = np.asarray(features, dtype=np.float64)
     n = features.shape[0]
@@ -153,9 +162,10 @@ def embed_2d(
         if n < 4:
             return np.zeros((n, 2))
         perplexity = float(min(30.0, (n - 1) / 3))
-        return TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(
-            features
+        tsne = TSNE(
+            n_components=2, perplexity=perplexity, random_state=seed, init="pca", max_iter=tsne_max_iter
         )
+        return tsne.fit_transform(features)
     if method == "umap":
         try:
             import umap  # type: ignore[import-not-found]
@@ -188,6 +198,30 @@ def paired_embedding(
         }
     joint = embed_2d(np.concatenate([clean, attacked]), method, seed)
     return {"clean": joint[: len(clean)], "attacked": joint[len(clean) :], "labels": np.asarray(labels)}
+
+
+def paired_embedding_from_metrics(
+    clean: LatentStructure, attacked: LatentStructure, method: EmbeddingMethod = "pca", seed: int = 0
+) -> dict[str, np.ndarray]:
+    """:func:`paired_embedding` of two computed :class:`LatentStructure` metrics (e.g. of the
+    clean probe and of an attack probe), rows matched by sample index (samples in both only).
+
+    This is what the evaluation module stores as ``embeddings[probe]`` for the report callback.
+    """
+    if clean.last_features is None or attacked.last_features is None:
+        raise RuntimeError("call compute() on both LatentStructure metrics before pairing their embeddings")
+    common, ci, ai = np.intersect1d(
+        clean.last_features["index"], attacked.last_features["index"], return_indices=True
+    )
+    if common.size == 0:
+        raise ValueError("the clean and attacked metrics share no sample index; were they fed the same data?")
+    return paired_embedding(
+        clean.last_features["features"][ci],
+        attacked.last_features["features"][ai],
+        clean.last_features["labels"][ci],
+        method,
+        seed,
+    )
 
 
 class LatentStructure(ProbeMetric):
@@ -227,6 +261,8 @@ class LatentStructure(ProbeMetric):
             raise ValueError(f"max_samples (per class) must be >= 1, got {max_samples}")
         if embedding not in ("pca", "tsne", "umap", "none"):
             raise ValueError(f"unknown embedding method {embedding!r}; choose pca, tsne, umap or none")
+        if capture not in ("output", "input"):
+            raise ValueError(f"capture must be 'output' or 'input', got {capture!r}")
         self.layer = layer
         self.capture = capture
         self.max_samples = max_samples
@@ -271,7 +307,7 @@ class LatentStructure(ProbeMetric):
 
     def compute(self) -> dict[str, Tensor]:
         k = self.num_classes
-        if not self.features:  # nothing seen: every value NaN (counts 0)
+        if isinstance(self.features, list) and not self.features:  # nothing seen: NaN values, counts 0
             return latent_statistics(torch.zeros(0, 1), torch.zeros(0, dtype=torch.long), k)
         feats, labels, index = (dim_zero_cat(s) for s in (self.features, self.labels, self.sample_index))
         keep = select_per_class(labels, index, self.max_samples)
@@ -339,5 +375,6 @@ __all__ = [
     "embed_2d",
     "latent_statistics",
     "paired_embedding",
+    "paired_embedding_from_metrics",
     "select_per_class",
 ]
