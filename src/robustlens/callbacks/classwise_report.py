@@ -121,6 +121,17 @@ class ClasswiseReportCallback(Callback):
         self.written: list[Path] = []
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Report after a test pass whose module already holds final results.
+
+        The evaluate task runs one pass per probe and fills ``pl_module.results`` only when
+        every probe is done; it then calls :meth:`on_evaluation_end` itself, so intermediate
+        passes write nothing.
+        """
+        if getattr(pl_module, "results", None):
+            self.on_evaluation_end(trainer, pl_module)
+
+    def on_evaluation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Write the class-wise CSV/PNG report and log it to W&B (rank 0)."""
         if not trainer.is_global_zero:
             return
         results = getattr(pl_module, "results", None)

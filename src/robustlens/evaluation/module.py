@@ -110,8 +110,6 @@ class EvaluationModule(L.LightningModule):
                 computed = {metric_name: computed}
             for key, value in computed.items():
                 metrics.update(flatten_metric(f"{self.probe_name}/{key}", value))
-            if hasattr(metric, "embedding"):
-                self.embeddings[self.probe_name] = metric.embedding()
         table = self._gather_table()
         self.last_metrics = metrics
         self.last_table = table

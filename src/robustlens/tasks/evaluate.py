@@ -60,17 +60,42 @@ def build_probes(cfg: DictConfig, num_classes: int) -> dict[str, Probe]:
     for name, probe_cfg in probe_cfgs.items():
         if probe_cfg is None:
             continue  # a probe removed with `evaluation.probes.<name>=null`
+        metric_cfgs = {**(evaluation.get("default_metrics") or {}), **(probe_cfg.get("metrics") or {})}
         metrics = {
-            metric_name: instantiate(metric_cfg, num_classes=num_classes)
-            if "num_classes" in metric_cfg else instantiate(metric_cfg)
-            for metric_name, metric_cfg in (evaluation.get("default_metrics") or {}).items()
+            metric_name: _instantiate_metric(metric_cfg, num_classes)
+            for metric_name, metric_cfg in metric_cfgs.items()
             if metric_cfg is not None
         }
-        own = probe_cfg.get("metrics") or {}
-        metrics.update({k: instantiate(v) for k, v in own.items()})
-        probe_cfg = OmegaConf.masked_copy(probe_cfg, [k for k in probe_cfg if k != "metrics"])
-        probes[str(name)] = instantiate(probe_cfg, metrics=metrics)
+        plain = OmegaConf.to_container(probe_cfg, resolve=True)  # resolve against the whole config
+        plain.pop("metrics", None)
+        probes[str(name)] = instantiate(plain, metrics=metrics)
     return probes
+
+
+def _instantiate_metric(metric_cfg: DictConfig, num_classes: int) -> Any:
+    """Metrics count classes of the data at hand: ``num_classes`` comes from the datamodule."""
+    if "num_classes" in metric_cfg:
+        return instantiate(metric_cfg, num_classes=num_classes)
+    return instantiate(metric_cfg)
+
+
+def latent_embeddings(probes: dict[str, Probe], clean_probe: str = "clean") -> dict[str, Any]:
+    """Clean-vs-attacked 2-D embeddings for every probe whose LatentStructure metric ran."""
+    from robustlens.metrics.latent_structure import LatentStructure, paired_embedding_from_metrics
+
+    def structure(probe: Probe) -> LatentStructure | None:
+        found = [m for m in probe.metrics.values() if isinstance(m, LatentStructure)]
+        return found[0] if found and found[0].last_features is not None else None
+
+    clean = structure(probes[clean_probe]) if clean_probe in probes else None
+    if clean is None:
+        return {}
+    out = {}
+    for name, probe in probes.items():
+        attacked = structure(probe)
+        if name != clean_probe and attacked is not None:
+            out[name] = paired_embedding_from_metrics(clean, attacked, method=clean.embedding, seed=clean.seed)
+    return out
 
 
 def run_evaluation(
@@ -112,6 +137,7 @@ def run_evaluation(
     metrics.update(worst_case_metrics(per_sample, [n for n, p in probes.items() if p.is_attack], module.num_classes))
     payload = _write(cfg, output_dir, "complete", metrics, descriptions, tables, started) if trainer.is_global_zero else {}
     module.results, module.per_sample = metrics, per_sample
+    module.embeddings = latent_embeddings(probes) if trainer.is_global_zero else {}
     for callback in trainer.callbacks:
         if hasattr(callback, "on_evaluation_end"):
             callback.on_evaluation_end(trainer, module)
