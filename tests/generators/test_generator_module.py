@@ -141,3 +141,27 @@ def test_configs_build_the_module() -> None:
     )
     assert isinstance(module.generator, ConditionalVAE) and module.generator.latent_dim == 4
     assert isinstance(module.configure_optimizers(), torch.optim.SGD)
+
+
+def test_hydra_instantiates_the_gan_module_from_yaml_shaped_config() -> None:
+    """What the lead's conf/task/generator.yaml produces: recursive instantiation, `_partial_` optimizers."""
+    import hydra
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({
+        "_target_": "robustlens.models.generator_module.GeneratorModule",
+        "generator": OmegaConf.load(Path(__file__).resolve().parents[2] / "conf/generator/wgan_gp.yaml"),
+        "critic": {"_target_": "robustlens.models.generators.wgan_gp.ConditionalCritic", "channels": 8},
+        "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 2e-4, "betas": [0.5, 0.9]},
+        "critic_optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 3e-4,
+                             "betas": [0.0, 0.9]},
+        "n_critic": 5,
+        "gp_lambda": 10.0,
+    })
+    module = hydra.utils.instantiate(cfg)
+    opt_g, opt_d = module.configure_optimizers()
+    assert opt_g.defaults["lr"] == 2e-4 and opt_d.defaults["lr"] == 3e-4
+    assert module.hparams["optimizer"] == {"_target_": "torch.optim.adam.Adam", "_partial_": True, "lr": 2e-4,
+                                           "betas": [0.5, 0.9]}
+    assert type(module.hparams["optimizer"]["betas"]) is list  # plain data, loadable with weights_only
+    assert module.hparams["critic"]["channels"] == 8

@@ -22,7 +22,7 @@ import hydra.utils
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from pydantic import Field
 from torch import Tensor, nn
 
@@ -34,8 +34,11 @@ OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
 
 def _as_plain(value: Any) -> Any:
-    if isinstance(value, DictConfig):
+    """OmegaConf containers and tuples as plain dicts/lists (checkpoints hold only plain data)."""
+    if isinstance(value, (DictConfig, ListConfig)):
         return OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, tuple):
+        return list(value)
     return value
 
 
@@ -66,7 +69,7 @@ def _optimizer_from(
     if isinstance(value, functools.partial):
         target = value.func
         config = {"_target_": f"{target.__module__}.{target.__qualname__}", "_partial_": True,
-                  **{k: list(v) if isinstance(v, tuple) else v for k, v in value.keywords.items()}}
+                  **{k: _as_plain(v) for k, v in value.keywords.items()}}
         return value, config if not value.args else None
     if callable(value):
         return value, None
