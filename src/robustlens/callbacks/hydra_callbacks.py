@@ -52,12 +52,15 @@ class SweepSummaryCallback(Callback):
         wandb: bool = False,
         wandb_project: str | None = None,
         max_error_chars: int = 120,
+        tables: dict[str, Any] | None = None,
     ) -> None:
         self.key_metric = key_metric
         self.filename = filename
         self.wandb = wandb
         self.wandb_project = wandb_project
         self.max_error_chars = max_error_chars
+        #: report tables (name → TableSpec or its config) printed under the job table
+        self.tables = dict(tables or {})
         self.last_summary: pd.DataFrame | None = None
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -73,6 +76,30 @@ class SweepSummaryCallback(Callback):
         Console().print(self._rich(summary, sweep_dir))
         if self.wandb:
             self._log_wandb(summary, sweep_dir)
+        if self.tables:
+            self._print_tables(sweep_dir)
+
+    def _print_tables(self, sweep_dir: Path) -> None:
+        """The sweep's report tables on the console; each also saved as Markdown in the sweep dir."""
+        from hydra.utils import instantiate
+
+        from robustlens.report.collect import gather
+        from robustlens.report.tables import TableSpec, build_table, to_markdown, to_rich
+
+        tidy = gather(sweep_dir)
+        if tidy.empty:
+            return
+        console = Console()
+        for name, spec in self.tables.items():
+            if not isinstance(spec, TableSpec):
+                spec = instantiate(spec, _convert_="all")
+            try:
+                table = build_table(tidy, spec)
+            except Exception as exc:  # one table that does not apply must not hide the others
+                log.warning("table %s skipped: %s", name, exc)
+                continue
+            console.print(to_rich(table))
+            (sweep_dir / f"{name}.md").write_text(to_markdown(table))
 
     def _rich(self, summary: pd.DataFrame, sweep_dir: Path) -> RichTable:
         counts = summary["status"].value_counts().to_dict()

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 import pandas as pd
 from pydantic import Field
+from rich.table import Table as RichTable
 
 from robustlens.report.collect import param_columns
 
@@ -182,3 +183,18 @@ def to_latex(table: Table) -> str:
         column_format="l" * len(names) + "r" * cells.shape[1],
         caption=_latex_escape(table.spec.caption) if table.spec.caption else None,
     )
+
+
+def to_rich(table: Table) -> RichTable:
+    """The table for the console (rich), with the caption as title."""
+    cells = format_cells(table)
+    out = RichTable(title=table.spec.caption)
+    names = [str(n) if n else "" for n in cells.index.names]
+    for name in names:
+        out.add_column(name, style="bold")
+    for col in cells.columns:
+        out.add_column(str(col), justify="right")
+    for key, row in cells.iterrows():
+        labels = key if isinstance(key, tuple) else (key,)
+        out.add_row(*map(str, labels), *map(str, row))
+    return out

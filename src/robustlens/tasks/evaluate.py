@@ -42,7 +42,7 @@ def load_classifier(cfg: DictConfig) -> nn.Module:
 
 def load_generator(cfg: DictConfig) -> nn.Module | None:
     if cfg.get("generator_ckpt_path"):
-        from robustlens.models.generator_module import load_generator_checkpoint
+        from robustlens.tasks.generator_training import load_generator_checkpoint
 
         return load_generator_checkpoint(cfg.generator_ckpt_path)
     if cfg.get("generator"):

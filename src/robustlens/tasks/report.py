@@ -13,28 +13,13 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
-from rich.table import Table as RichTable
 
 from robustlens.report.collect import gather, gather_jobs, incomplete, write_tidy
 from robustlens.report.comparison import compare
 from robustlens.report.plots import PlotSkipped
-from robustlens.report.tables import Table, TableSpec, build_table, format_cells, to_latex, to_markdown
+from robustlens.report.tables import TableSpec, build_table, to_latex, to_markdown, to_rich
 
 log = logging.getLogger(__name__)
-
-
-def _rich_table(table: Table) -> RichTable:
-    cells = format_cells(table)
-    out = RichTable(title=table.spec.caption)
-    names = [str(n) if n else "" for n in cells.index.names]
-    for name in names:
-        out.add_column(name, style="bold")
-    for col in cells.columns:
-        out.add_column(str(col), justify="right")
-    for key, row in cells.iterrows():
-        labels = key if isinstance(key, tuple) else (key,)
-        out.add_row(*map(str, labels), *map(str, row))
-    return out
 
 
 def _table_spec(node: Any) -> TableSpec:
@@ -78,7 +63,7 @@ def run_report(cfg: DictConfig, console: Console | None = None) -> dict[str, Any
     if spec.format in ("latex", "both"):
         (out_dir / "table.tex").write_text(to_latex(table))
         files.append(str(out_dir / "table.tex"))
-    console.print(_rich_table(table))
+    console.print(to_rich(table))
 
     for node in cfg.get("plots") or []:
         plot = instantiate(node, _convert_="all")

@@ -15,6 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from robustlens.tasks.common import build_trainer, results_payload
+from robustlens.tasks.generator_training import ensure_cached_generator
 from robustlens.utils.resume import write_results_atomic
 
 log = logging.getLogger("robustlens")
@@ -31,8 +32,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule = instantiate(cfg.data)
     run_config = OmegaConf.to_container(cfg, resolve=True)
     if kind == "generator":
-        module = instantiate(cfg.task.module, run_config=run_config)
-    elif kind == "classifier":
+        from robustlens.tasks.common import instantiate_dict
+        from robustlens.tasks.generator_training import train_generator
+
+        result = train_generator(cfg, datamodule, instantiate_dict(cfg.get("callbacks")), instantiate_dict(cfg.get("logger")))
+        payload = results_payload(cfg, status="complete", metrics=result["metrics"], started=started,
+                                  extra={"checkpoints": result["checkpoints"]})
+        write_results_atomic(Path(cfg.paths.output_dir), payload)
+        return payload
+    if kind == "classifier":
         from robustlens.models.classifier_module import ClassifierModule
 
         scheduler = cfg.get("scheduler") or None
@@ -47,6 +55,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         )
     else:
         raise ValueError(f"unknown task.kind {kind!r}; valid: classifier, generator")
+    ensure_cached_generator(cfg, datamodule)
     trainer = build_trainer(cfg)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {f"train/{k}" if not k.startswith(("train", "val")) else k: v for k, v in _scalar_metrics(trainer).items()}
