@@ -141,7 +141,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--fixed", action="store_true", help="also time robustlens with early_stop=False")
-    p.add_argument("--child", choices=["robustlens", "robustlens_fixed", "torchattacks"], help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=["robustlens", "robustlens_fixed", "torchattacks"],
+                   help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         print(json.dumps(run_child(args.child, args)))
