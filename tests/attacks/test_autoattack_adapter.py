@@ -124,3 +124,12 @@ def test_eps_zero_success_only_where_clean_wrong(digits):
     model, x, y = digits
     res = APGDCE(0.0, steps=5)(model, x[:30], y[:30])
     assert torch.equal(res.success, model(x[:30]).argmax(1).ne(y[:30]))
+
+
+def test_works_under_no_grad_and_restores_parameters(digits):
+    model, x, y = digits
+    before = [p.requires_grad for p in model.parameters()]
+    with torch.no_grad():
+        res = APGDCE(0.15, steps=10)(model, x[:30], y[:30])
+    assert [p.requires_grad for p in model.parameters()] == before
+    assert res.success.float().mean() > model(x[:30]).argmax(1).ne(y[:30]).float().mean()

@@ -106,3 +106,15 @@ def test_bad_parameters():
         FMN(steps=0)
     with pytest.raises(AttackInputError, match="gamma"):
         FMN(gamma_init=1.5)
+
+
+def test_works_under_no_grad_and_restores_parameters():
+    model = linear_classifier(DIM, 3, seed=2)
+    model[1].bias.requires_grad_(False)
+    x = interior_points(8, DIM)
+    y = model(x).argmax(1)
+    with torch.no_grad():
+        res = FMN(norm="l2", steps=20)(model, x, y)
+    assert res.success.all()
+    assert [p.requires_grad for p in model.parameters()] == [True, False]
+    assert all(p.grad is None for p in model.parameters())

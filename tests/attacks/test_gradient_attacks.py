@@ -216,3 +216,12 @@ def test_random_target_never_label_and_seeded():
     assert torch.equal(t[100:200], random_target(y[100:200], 10, index=idx[100:200], seed=3))
     counts = torch.bincount((t - y) % 10, minlength=10)
     assert counts[0] == 0 and counts[1:].min() > 25  # every other class is drawn
+
+
+def test_fgsm_under_no_grad_matches_grad_mode(digits):
+    model, x, y = digits
+    with torch.no_grad():
+        a = FGSM(0.1)(model, x, y)
+    b = FGSM(0.1)(model, x, y)
+    assert torch.equal(a.x_adv, b.x_adv)
+    assert a.success.any()

@@ -1,0 +1,172 @@
+"""PGD-L∞ of robustlens vs torchattacks 3.5.1: same model, same data, same device, one run.
+
+Setting: MNIST test set (read from the .gz files under ``$ROBUSTLENS_SHARED_DIR/data``),
+Paper A's architecture-0 ``plain`` classifier (weights from
+``$ROBUSTLENS_SHARED_DIR/models/buzhinsky2020-mnist``; the net is defined here, with the
+InstanceNorm equivalence its README gives), PGD-L∞ ε=0.3, step 0.01, 40 steps, random start,
+CE loss, batch 250, CPU.
+
+Each tool runs in its own child process (so peak RSS is its own), on the same batches; the
+parent prints one table: throughput (images/s), the ratio robustlens/torchattacks, robust
+accuracy of each, and peak memory (``ru_maxrss`` of the child; ``+attack`` = growth over
+the RSS after loading model and data; tracemalloc peak of Python-side allocations).
+robustlens runs in evaluation mode (``early_stop=True``: samples already adversarial leave
+the batch); ``--fixed`` adds robustlens' Madry-style fixed-step mode (``early_stop=False``),
+which does exactly torchattacks' work.
+
+Command (default run ≈ 1–3 min on 2 loaded CPU cores)::
+
+    ROBUSTLENS_SHARED_DIR=/work/shared PYTHONPATH=src \\
+        /work/venv-dev/bin/python benchmarks/bench_pgd_vs_torchattacks.py --n 1000 --fixed
+
+Measured on the 2-core CPU dev machine (torch 2.14.1 CPU, 1 thread per process, other jobs
+running, so absolute numbers are noisy; see the report for the exact run):
+see ``RESULTS`` below, filled in from that run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+RESULTS = """(filled in below after measuring)"""
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("ROBUSTLENS_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+
+
+def load_mnist_test(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` MNIST test images in [0,1] and their labels, straight from the idx .gz."""
+    raw = shared_dir() / "data" / "MNIST" / "raw"
+    with gzip.open(raw / "t10k-images-idx3-ubyte.gz") as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)
+    with gzip.open(raw / "t10k-labels-idx1-ubyte.gz") as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    x = torch.from_numpy(images[:n].astype(np.float32) / 255.0)
+    return x, torch.from_numpy(labels[:n].astype(np.int64))
+
+
+class _Unit(nn.Module):
+    """Paper A architecture-0 unit: [conv, ReLU, norm, conv, ReLU, norm] + max-pool (+ dropout)."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.model = nn.Sequential(
+            nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(), nn.InstanceNorm2d(cout, affine=True),
+            nn.Conv2d(cout, cout, 3, padding=1), nn.ReLU(), nn.InstanceNorm2d(cout, affine=True),
+            nn.MaxPool2d(2),
+        )
+
+    def forward(self, x):
+        return self.model(x)
+
+
+class PaperAArch0(nn.Module):
+    """Arch-0 MNIST classifier; takes [0,1] images and maps them to the [-1,1] it was trained on."""
+
+    def __init__(self):
+        super().__init__()
+        self.model = nn.Sequential(
+            nn.ZeroPad2d(4), _Unit(1, 8), _Unit(8, 16), _Unit(16, 32), nn.Flatten(), nn.Linear(512, 10)
+        )
+
+    def forward(self, x):
+        return self.model(2 * x - 1)
+
+
+def load_model() -> nn.Module:
+    path = shared_dir() / "models" / "buzhinsky2020-mnist" / "classifiers_architecture0" / "plain_MNIST.bin"
+    model = PaperAArch0()
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+def run_child(tool: str, args: argparse.Namespace) -> dict:
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = load_model()
+    x, y = load_mnist_test(args.n)
+    clean = torch.cat([model(c).argmax(1) for c in x.split(args.batch_size)]).eq(y).float().mean().item()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if tool == "torchattacks":
+        import torchattacks
+
+        atk = torchattacks.PGD(model, eps=args.eps, alpha=args.step, steps=args.steps, random_start=True)
+        run = lambda xb, yb, ib: atk(xb, yb)  # noqa: E731
+    else:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+        from robustlens.attacks.pgd import PGD
+
+        pgd = PGD(eps=args.eps, step_size=args.step, steps=args.steps, norm="linf", random_start=True,
+                  early_stop=(tool == "robustlens"))
+        run = lambda xb, yb, ib: pgd(model, xb, yb, index=ib).x_adv  # noqa: E731
+    tracemalloc.start()
+    correct = 0
+    start = time.perf_counter()
+    for xb, yb, ib in zip(x.split(args.batch_size), y.split(args.batch_size),
+                          torch.arange(args.n).split(args.batch_size), strict=True):
+        x_adv = run(xb, yb, ib)
+        assert (x_adv - xb).abs().max() <= args.eps + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
+        with torch.no_grad():
+            correct += model(x_adv).argmax(1).eq(yb).sum().item()
+    elapsed = time.perf_counter() - start
+    _, py_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"tool": tool, "n": args.n, "seconds": elapsed, "images_per_s": args.n / elapsed,
+            "clean_accuracy": clean, "robust_accuracy": correct / args.n,
+            "peak_rss_mib": rss_peak / 1024, "attack_rss_growth_mib": (rss_peak - rss_before) / 1024,
+            "tracemalloc_peak_mib": py_peak / 2**20}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--n", type=int, default=1000, help="test images (10000 = the whole test set)")
+    p.add_argument("--batch-size", type=int, default=250)
+    p.add_argument("--eps", type=float, default=0.3)
+    p.add_argument("--step", type=float, default=0.01)
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--fixed", action="store_true", help="also time robustlens with early_stop=False")
+    p.add_argument("--child", choices=["robustlens", "robustlens_fixed", "torchattacks"],
+                   help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(run_child(args.child, args)))
+        return
+    tools = ["torchattacks", "robustlens"] + (["robustlens_fixed"] if args.fixed else [])
+    forwarded = [a for a in sys.argv[1:] if a != "--fixed"]
+    results = {}
+    for tool in tools:
+        out = subprocess.run([sys.executable, __file__, *forwarded, "--child", tool],
+                             check=True, capture_output=True, text=True).stdout
+        results[tool] = json.loads(out.strip().splitlines()[-1])
+    ta = results["torchattacks"]
+    print(f"PGD-L∞ eps={args.eps} step={args.step} steps={args.steps} n={args.n} "
+          f"batch={args.batch_size} threads={args.threads} torch={torch.__version__}")
+    print(f"clean accuracy {ta['clean_accuracy']:.4f}")
+    print(f"{'tool':18s} {'img/s':>9s} {'ratio':>6s} {'robust acc':>10s} {'peak RSS MiB':>12s} "
+          f"{'+attack MiB':>11s} {'py peak MiB':>11s}")
+    for tool, r in results.items():
+        print(f"{tool:18s} {r['images_per_s']:9.1f} {r['images_per_s'] / ta['images_per_s']:6.2f} "
+              f"{r['robust_accuracy']:10.4f} {r['peak_rss_mib']:12.1f} {r['attack_rss_growth_mib']:11.1f} "
+              f"{r['tracemalloc_peak_mib']:11.2f}")
+    diff_pp = 100 * abs(results["robustlens"]["robust_accuracy"] - ta["robust_accuracy"])
+    print(f"robust accuracy difference robustlens vs torchattacks: {diff_pp:.2f} pp")
+
+
+if __name__ == "__main__":
+    main()
