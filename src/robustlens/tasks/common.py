@@ -124,7 +124,8 @@ def task_wrapper(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[Dict
     @functools.wraps(task)
     def wrapped(cfg: DictConfig) -> Any:
         started = time.time()
-        output_dir = Path(cfg.paths.output_dir)
+        output_dir = Path(cfg.paths.output_dir if "paths" in cfg else cfg.output_dir)
+        records_results = cfg.get("task_name") in ("train", "evaluate") or "paths" in cfg
         try:
             validate_config(cfg, TOP_LEVEL_KEYS)
             output_dir.mkdir(parents=True, exist_ok=True)
@@ -138,7 +139,7 @@ def task_wrapper(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[Dict
             result = task(cfg)
         except BaseException as exc:
             finish_wandb(exit_code=1)
-            if _is_rank_zero() and not isinstance(exc, KeyboardInterrupt):
+            if records_results and _is_rank_zero() and not isinstance(exc, KeyboardInterrupt):
                 _record_failure(cfg, output_dir, exc, started)
             if is_multirun() and isinstance(exc, Exception):
                 log.error("job failed (the sweep goes on): %s: %s", type(exc).__name__, exc)

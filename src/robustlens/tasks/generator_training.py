@@ -53,11 +53,15 @@ def fit_generator(
     """Fit a GeneratorModule (sample grids are saved every epoch)."""
     from robustlens.callbacks.sample_grid import SampleGridCallback
 
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
     L.seed_everything(seed, workers=True, verbose=False)
+    # the checkpoint is saved explicitly after fit (generators have no validation metric to monitor)
+    callbacks = [c for c in callbacks or [] if not isinstance(c, ModelCheckpoint)]
     module = instantiate(module_cfg, _recursive_=False)
     trainer = L.Trainer(
         max_epochs=max_epochs, accelerator="cpu", devices=1, logger=loggers,
-        callbacks=[*(callbacks or []), SampleGridCallback(out_dir=str(output_dir / "samples"))],
+        callbacks=[*callbacks, SampleGridCallback(out_dir=str(output_dir / "samples"))],
         enable_checkpointing=False, default_root_dir=str(output_dir), enable_model_summary=False,
         num_sanity_val_steps=0, limit_val_batches=0,
     )
