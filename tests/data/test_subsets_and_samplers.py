@@ -74,3 +74,19 @@ def test_unpadded_sampler_needs_a_process_group_or_explicit_rank():
         UnpaddedDistributedSampler(range(3))
     with pytest.raises(ValueError, match="invalid rank"):
         UnpaddedDistributedSampler(range(3), num_replicas=2, rank=2)
+
+
+def test_unpadded_sampler_is_left_alone_by_lightning():
+    """Lightning re-wraps any sampler that is not a DistributedSampler (sharding twice)."""
+    from lightning.pytorch.trainer.connectors.data_connector import _get_distributed_sampler
+    from torch.utils.data import DataLoader
+
+    sampler = UnpaddedDistributedSampler(range(11), num_replicas=2, rank=1)
+    assert isinstance(sampler, DistributedSampler)
+    sampler.set_epoch(3)  # Lightning calls it every epoch: order must not change
+    assert list(sampler) == [1, 3, 5, 7, 9]
+    # what Lightning would have done to a non-DistributedSampler custom sampler: shard again
+    wrapped = _get_distributed_sampler(
+        DataLoader(range(11), sampler=list(sampler)), shuffle=False, overfit_batches=0, num_replicas=2, rank=1
+    )
+    assert len(list(wrapped)) < 5

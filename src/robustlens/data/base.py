@@ -93,6 +93,7 @@ class ImageDataModule(LightningDataModule):
         pin_memory: bool = False,
     ):
         super().__init__()
+        self.save_hyperparameters(logger=False)  # checkpoints record which data they saw
         if batch_size <= 0 or (eval_batch_size is not None and eval_batch_size <= 0):
             raise ValueError(
                 f"batch sizes must be > 0, got batch_size={batch_size}, eval_batch_size={eval_batch_size}"

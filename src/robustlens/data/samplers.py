@@ -1,9 +1,14 @@
 """A distributed sampler for evaluation that counts every sample exactly once.
 
-Why not ``torch.utils.data.DistributedSampler``: it pads the index list by repeating samples
-so every rank gets the same number, and evaluation metrics then count those samples twice
-(``landscape.md``, pitfall 5). Ranks may get unequal numbers of samples here; torchmetrics'
-DDP sync handles that. Lightning must not replace it (``use_distributed_sampler=False``).
+Why not plain ``torch.utils.data.DistributedSampler``: it pads the index list by repeating
+samples so every rank gets the same number, and evaluation metrics then count those samples
+twice (``landscape.md``, pitfall 5). Ranks may get unequal numbers of samples here;
+torchmetrics' DDP sync handles that.
+
+Why it still *subclasses* ``DistributedSampler``: Lightning leaves a loader's sampler alone
+only if it is one. Any other custom sampler gets wrapped in ``DistributedSamplerWrapper``
+(when ``use_distributed_sampler=True``, the default) or ``UnrepeatedDistributedSamplerWrapper``
+(always, in ``predict``), which would shard the already-sharded indices a second time.
 """
 
 from __future__ import annotations
@@ -11,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sized
 
 import torch.distributed as dist
-from torch.utils.data import Sampler
+from torch.utils.data import DistributedSampler
 
 
-class UnpaddedDistributedSampler(Sampler[int]):
+class UnpaddedDistributedSampler(DistributedSampler):
     """Rank ``r`` of ``W`` takes dataset positions ``r, r+W, r+2W, …`` — no padding, no shuffle.
 
     Args:
@@ -34,15 +39,12 @@ class UnpaddedDistributedSampler(Sampler[int]):
             rank = dist.get_rank() if rank is None else rank
         if num_replicas < 1 or not 0 <= rank < num_replicas:
             raise ValueError(f"invalid rank {rank} for num_replicas={num_replicas}")
-        self.dataset = dataset
-        self.num_replicas = num_replicas
-        self.rank = rank
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False, drop_last=False)  # type: ignore[arg-type]
+        self.num_samples = len(range(rank, len(dataset), num_replicas))
+        self.total_size = len(dataset)
 
     def __iter__(self) -> Iterator[int]:
         return iter(range(self.rank, len(self.dataset), self.num_replicas))
 
     def __len__(self) -> int:
-        return len(range(self.rank, len(self.dataset), self.num_replicas))
-
-    def set_epoch(self, epoch: int) -> None:
-        """No-op (evaluation order is fixed); present because Lightning calls it."""
+        return self.num_samples
