@@ -105,13 +105,16 @@ class SweepSummaryCallback(Callback):
         counts = summary["status"].value_counts().to_dict()
         title = f"sweep {sweep_dir}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         table = RichTable(title=title)
+        fixed = {"job", "status", self.key_metric, "error"}
+        if len(summary) > 1:  # the console shows what varies; the CSV keeps every parameter
+            summary = summary[[c for c in summary.columns if c in fixed or summary[c].astype(str).nunique() > 1]]
         for col in summary.columns:
             table.add_column(str(col), justify="right" if col == self.key_metric else "left")
         styles = {"complete": "green", "failed": "red", "corrupt": "red", "missing": "yellow",
                   "partial": "yellow"}
         for row in summary.itertuples(index=False):
             cells = ["" if pd.isna(v) else str(v) for v in row]
-            cells[-1] = cells[-1][: self.max_error_chars]
+            cells[-1] = " | ".join(line.strip() for line in cells[-1].splitlines() if line.strip())[: self.max_error_chars]
             table.add_row(*cells, style=styles.get(row.status))
         return table
 

@@ -106,12 +106,19 @@ def _check_target_node(node: DictConfig, path: str, problems: list[str]) -> None
         annotation = hints.get(key)
         if annotation is None or OmegaConf.is_missing(node, key):
             continue
-        value = node._get_node(key)
-        if isinstance(value, DictConfig) and "_target_" in value:
-            continue  # an object built by instantiate: validated on its own
+        if _contains_target(node[key]):
+            continue  # objects built by instantiate are validated on their own
         message = _type_error(annotation, OmegaConf.to_container(node, resolve=True)[key])
         if message:
             problems.append(f"{where}.{key} = {node[key]!r}: {message} ({target_name})")
+
+
+def _contains_target(value: Any) -> bool:
+    if isinstance(value, DictConfig):
+        return "_target_" in value or any(_contains_target(value[k]) for k in value if not OmegaConf.is_missing(value, k))
+    if isinstance(value, ListConfig):
+        return any(_contains_target(item) for item in value)
+    return False
 
 
 def _type_error(annotation: Any, value: Any) -> str | None:
