@@ -6,6 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# One intra-op thread: the small networks of the tests are several times slower with 2 threads
+# on 2 cores as soon as anything else runs (DDP tests start 2 processes of their own).
+torch.set_num_threads(1)
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

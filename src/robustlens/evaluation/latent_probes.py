@@ -140,6 +140,10 @@ class LatentProbe(Probe):
         return {"type": type(self).__name__, "source": self.source}
 
 
+def _clean_decision(context: ProbeContext, fallback: Tensor) -> Tensor:
+    return context.clean_logits.argmax(dim=1) if context.clean_logits is not None else fallback
+
+
 class LatentAccuracyProbe(LatentProbe):
     """LGA (``source=generation``) and LRA (``source=reconstruction``): ``f(G_y(l)) = y``."""
 
@@ -153,7 +157,13 @@ class LatentAccuracyProbe(LatentProbe):
         grid = (
             {"generated": images} if self.source == "generation" else {"original": x, "reconstructed": images}
         )
-        return ProbeOutput(index=index, labels=y, preds=preds, success=preds.ne(y), images=self._grid(grid))
+        # the unperturbed decision: the real image for a reconstruction (a flip = the
+        # reconstruction changed the decision), the generated image itself for a generation
+        clean_preds = _clean_decision(context, preds) if self.source == "reconstruction" else preds
+        return ProbeOutput(
+            index=index, labels=y, preds=preds, clean_preds=clean_preds, success=preds.ne(y),
+            images=self._grid(grid),
+        )
 
 
 class LatentNoiseProbe(LatentProbe):
@@ -189,10 +199,13 @@ class LatentNoiseProbe(LatentProbe):
             preds = model(images).argmax(dim=1).view(b, self.draws)
         rate = preds.eq(y[:, None]).double().mean(dim=1)
         majority = torch.mode(preds, dim=1).values
+        with _evaluating(model, gen), torch.no_grad():
+            unperturbed = model(gen.decode(codes, y)).argmax(dim=1)
         return ProbeOutput(
             index=index,
             labels=y,
             preds=majority,
+            clean_preds=unperturbed,
             values={"accuracy": rate},
             images=self._grid({"noisy": images.view(b, self.draws, *images.shape[1:])[:, 0]}),
         )
@@ -297,10 +310,7 @@ class LatentAdversarialProbe(LatentProbe):
         if self.max_images:
             with torch.no_grad(), _evaluating(gen):
                 g_l = gen.decode(codes[: self.max_images], y[: self.max_images])
-            if self.source == "reconstruction":
-                grid = {"original": x, "reconstructed": g_l}
-            else:
-                grid = {"original": g_l}
+            grid = {"original": x, "reconstructed": g_l} if self.source == "reconstruction" else {"original": g_l}
             # difference mapped to [0,1] for display: 0.5 = no change
             grid.update({"decayed": x_d, "adversarial": x_adv, "difference": (x_adv - x_d + 1) / 2})
         return ProbeOutput(
