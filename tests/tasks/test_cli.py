@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from hydra.errors import MissingConfigException
 
-from tests.hydra_utils import run_cli
+from robustlens.config.validate import ConfigValidationError, validate_config
+from robustlens.tasks.common import TOP_LEVEL_KEYS, task_wrapper
+from robustlens.tasks.evaluate import evaluate, load_classifier
+from tests.hydra_utils import compose_config, run_cli
 
 
 def test_help_lists_tasks(tmp_path: Path) -> None:
@@ -33,7 +38,6 @@ def test_unknown_task_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        (["data=mnsit"], ["Could not find 'data/mnsit'", "digits", "mnist", "fashion_mnist"]),
         (["+data.bach_size=3"], ["data.bach_size: unknown key", "valid keys:", "batch_size"]),
         (["data.batch_size=abc"], ["data.batch_size = 'abc'", "valid integer"]),
         (["training=pgd_at", "training.eps=-1"], ["training.eps = -1", "greater than or equal to 0"]),
@@ -41,35 +45,58 @@ def test_unknown_task_is_refused(tmp_path: Path) -> None:
         (["+foo=1"], ["unknown top-level key 'foo'"]),
     ],
 )
-def test_bad_config_fails_before_work_with_a_message(tmp_path: Path, overrides: list[str], expected: list[str]) -> None:
-    result = run_cli(["train", *overrides, f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+def test_bad_config_is_refused_with_a_message_naming_key_and_choices(
+    tmp_path: Path, overrides: list[str], expected: list[str]
+) -> None:
+    cfg = compose_config("train", overrides, tmp_path)
+    with pytest.raises(ConfigValidationError) as error:
+        validate_config(cfg, TOP_LEVEL_KEYS)
+    for text in expected:
+        assert text in str(error.value)
+
+
+def test_misspelled_group_option_lists_the_available_ones(tmp_path: Path) -> None:
+    with pytest.raises(MissingConfigException) as error:
+        compose_config("train", ["data=mnsit"], tmp_path)
+    message = str(error.value)
+    assert "data/mnsit" in message
+    for option in ("digits", "mnist", "fashion_mnist", "cifar10"):
+        assert option in message
+
+
+def test_bad_config_stops_the_job_before_any_work(tmp_path: Path) -> None:
+    """End to end through the command: non-zero exit, the message, no training output."""
+    result = run_cli(["train", "+data.bach_size=3", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    for text in expected:
-        assert text in output, output[-3000:]
-    assert not (tmp_path / "run" / "checkpoints").exists()  # no work was done
+    assert "data.bach_size: unknown key" in output and "batch_size" in output
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert '"status": "failed"' in (tmp_path / "run" / "results.json").read_text()
 
 
 def test_missing_dataset_names_the_path_and_the_fix(tmp_path: Path) -> None:
+    from hydra.utils import instantiate
+
     missing = tmp_path / "nowhere"
-    result = run_cli(["train", "data=mnist", f"paths.data_dir={missing}", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
-    assert result.returncode != 0
-    output = result.stdout + result.stderr
-    assert str(missing) in output
-    assert "ROBUSTLENS_DATA_DIR" in output
+    cfg = compose_config("train", ["data=mnist", f"paths.data_dir={missing}"], tmp_path)
+    datamodule = instantiate(cfg.data)
+    with pytest.raises(FileNotFoundError) as error:
+        datamodule.setup("fit")
+    assert str(missing) in str(error.value)
+    assert "ROBUSTLENS_DATA_DIR" in str(error.value)
 
 
 def test_missing_checkpoint_is_reported(tmp_path: Path) -> None:
-    result = run_cli(["evaluate", f"ckpt_path={tmp_path / 'none.ckpt'}", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
-    assert result.returncode != 0
-    assert "classifier checkpoint not found" in result.stdout + result.stderr
+    cfg = compose_config("evaluate", [f"ckpt_path={tmp_path / 'none.ckpt'}"], tmp_path)
+    with pytest.raises(FileNotFoundError, match="classifier checkpoint not found"):
+        load_classifier(cfg)
 
 
 def test_nothing_to_evaluate_names_the_options(tmp_path: Path) -> None:
-    result = run_cli(["evaluate", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
-    assert result.returncode != 0
-    output = result.stdout + result.stderr
-    assert "ckpt_path=" in output and "classifier=buzhinsky_mnist" in output
-    # the failure is recorded for the sweep summary, with its error
-    results = (tmp_path / "run" / "results.json").read_text()
-    assert '"status": "failed"' in results
+    cfg = compose_config("evaluate", ["extras.print_config=false"], tmp_path)
+    with pytest.raises(ValueError) as error:
+        task_wrapper(evaluate)(cfg)
+    assert "ckpt_path=" in str(error.value) and "classifier=buzhinsky_mnist" in str(error.value)
+    # the failure is recorded, with its error, for the sweep summary
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["status"] == "failed" and results["error"]["type"] == "ValueError"

@@ -42,9 +42,10 @@ class AttackProbe(Probe):
         target_class: the class aimed at with ``target_mode='given'`` (else ``context.extras["target"]``).
         keep_inputs: keep the adversarial inputs in the output (also done when a metric needs them).
         metrics: the probe's metrics by name.
+        in_worst_case: whether the probe counts towards ``worst_case/*`` (the pointwise worst
+            case over attacks). Default: gradient attacks do; noise, natural perturbations and
+            corruptions do not (set True to include e.g. a worst-of-grid rotation).
     """
-
-    is_attack = True
 
     def __init__(
         self,
@@ -54,6 +55,7 @@ class AttackProbe(Probe):
         target_class: int | None = None,
         keep_inputs: bool = False,
         metrics: dict[str, ProbeMetric] | None = None,
+        in_worst_case: bool | None = None,
     ):
         super().__init__(metrics)
         if not isinstance(attack, Attack):
@@ -74,6 +76,7 @@ class AttackProbe(Probe):
         self.target_mode = target_mode
         self.target_class = target_class
         self.keep_inputs = keep_inputs
+        self.is_attack = attack.uses_gradients if in_worst_case is None else bool(in_worst_case)
 
     def describe(self) -> dict[str, Any]:
         describe = getattr(self.attack, "describe", None)
@@ -109,8 +112,10 @@ class AttackProbe(Probe):
                 same = target.eq(y)
                 success = success & ~same
                 values["target_is_label"] = same
-        if "min_norm" in res.extra:
-            values["min_norm"] = res.extra["min_norm"]
+        # per-sample facts of the attack (min_norm, noise_accuracy, the chosen rotation, ...)
+        for key, value in res.extra.items():
+            if isinstance(value, Tensor) and value.ndim == 1 and len(value) == len(y):
+                values.setdefault(key, value)
 
         return ProbeOutput(
             index=index,

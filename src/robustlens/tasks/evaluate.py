@@ -193,19 +193,24 @@ def worst_case_metrics(per_sample: pd.DataFrame, attack_probes: list[str], num_c
     return out
 
 
+_STATISTIC_SUFFIXES = ("_std", "_min", "_q25", "_median", "_q75", "_max")
+
+
 def print_summary(metrics: dict[str, Any], probes: list[str], class_names: list[str]) -> None:
-    """Console table: one row per probe with its main scalar metrics."""
+    """Console table: one row per probe with its headline scalars (statistics beyond the mean are in the files)."""
     from rich.console import Console
     from rich.table import Table
 
-    scalar_names: list[str] = []
+    shown: list[str] = []
     for key, value in metrics.items():
-        if isinstance(value, float) and key.count("/") == 1:
-            metric = key.split("/", 1)[1]
-            if metric not in scalar_names:
-                scalar_names.append(metric)
-    shown = scalar_names[:8]
-    table = Table(title="robustlens evaluation")
+        name = key.split("/", 1)[-1]
+        if (
+            isinstance(value, float) and key.count("/") == 1 and name not in shown and name != "num_errors"
+            and not name.endswith(_STATISTIC_SUFFIXES)
+        ):
+            shown.append(name)
+    shown = shown[:7]
+    table = Table(title=f"robustlens evaluation ({len(class_names)} classes; per-class values in results.json)")
     table.add_column("probe")
     for metric in shown:
         table.add_column(metric, justify="right")

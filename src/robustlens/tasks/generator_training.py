@@ -51,9 +51,9 @@ def fit_generator(
     callbacks: list[Any] | None = None, loggers: list[Any] | bool = False,
 ) -> tuple[L.LightningModule, L.Trainer]:
     """Fit a GeneratorModule (sample grids are saved every epoch)."""
-    from robustlens.callbacks.sample_grid import SampleGridCallback
-
     from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from robustlens.callbacks.sample_grid import SampleGridCallback
 
     L.seed_everything(seed, workers=True, verbose=False)
     # the checkpoint is saved explicitly after fit (generators have no validation metric to monitor)
