@@ -19,11 +19,27 @@ What it measures, on the arch-0 ``plain`` classifier and the 10 published WGAN g
 (c) search efficiency: gradient evaluations and mean minimal ‖Δl‖ₛ, ``faithful=True`` vs the
     default.
 
-Measured (2026-11-22, this 2-core CPU, torch.set_num_threads(2), shared with other jobs, so
-absolute times are noisy — load average ~8–10 during the run; N = 600, single subset 24):
+Measured (2026-11-22, the project's 2-core CPU, torch.set_num_threads(2), machine shared with
+several other jobs — load average 5–10 throughout, so every absolute time is inflated and
+noisy). N = 600 was NOT feasible in the time available on this loaded CPU; what was measured:
 
-    see the README table written by the run into stdout; numbers are copied into
-    experiments/buzhinsky2020_mnist/README.md ("Speed").
+* LAGS, N = 20 (2 per digit), R = 12, T = 50:
+  default  (first run, cold): 352.6 s, 8662 grad evals (433/sample), 559 search iterations,
+           mean minimal ‖Δl‖ₛ = 0.3187;
+  faithful (second run, warm):  29.2 s, 8651 grad evals (433/sample), 559 iterations,
+           mean minimal ‖Δl‖ₛ = 0.3181.
+  The 12× cold/warm gap is oneDNN creating conv kernels for every new batch shape: compaction
+  (and PerClassGenerator's per-digit split) produce many distinct shapes, each paying a
+  one-off cost the first time it is seen. faithful vs default: same budget (±0.1 % evals) and
+  the same severity within noise (the two differ only in tie-breaking in latent space).
+* Bare forward+backward through generator and classifier (same machine, same load):
+  B = 600: 7.1 s/call (cold); B = 300–319: 4.1 s/call cold, 1.8 s/call warm;
+  B = 20–39: 0.72–0.77 s/call warm → per sample 6 ms at B≈300 vs 36 ms at B≈20, so batching
+  is ≥ 6× cheaper per evaluation than small batches (B = 1 is cheaper still per call but
+  dearer per sample).
+* Targets (step ≤ 1.3× compute limit; metric ≥ 3× faster than one-at-a-time) were NOT
+  verified at N = 600: the run of this script did not finish in the session. Run it on an idle
+  machine (`--n 600 --single 24`, expect tens of minutes on 2 cores).
 """
 
 from __future__ import annotations
