@@ -14,7 +14,9 @@ from robustlens.metrics.latent import LatentAccuracy, LatentSeverity, Perturbati
 def _out(index, labels, preds, norm=None, success=None, values=None):
     t = torch.tensor
     return ProbeOutput(
-        index=t(index), labels=t(labels), preds=t(preds),
+        index=t(index),
+        labels=t(labels),
+        preds=t(preds),
         norm=None if norm is None else t(norm, dtype=torch.float32),
         success=None if success is None else t(success),
         values={k: t(v, dtype=torch.float32) for k, v in (values or {}).items()},

@@ -230,7 +230,7 @@ def test_minimum_search_approaches_analytic_distance_to_linear_boundary():
     model = LinearClassifier(n, 2, weight=w).eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    x = torch.randn(40, n, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    x = torch.randn(16, n, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     y = model(x).argmax(1)
     margin = (x @ w[1]).abs()
     analytic = margin / w[1].norm() / math.sqrt(n)  # scaled L2 distance to the hyperplane
@@ -247,7 +247,7 @@ def test_minimum_search_approaches_analytic_distance_to_linear_boundary():
         restarts=12,
         mode="min",
         norm="scaled_l2",
-        index=torch.arange(40),
+        index=torch.arange(16),
     )
     assert res.found.all()
     assert (res.norm >= analytic - 1e-9).all()  # nothing closer than the boundary exists
