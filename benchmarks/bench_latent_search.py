@@ -28,6 +28,8 @@ noisy). N = 600 was NOT feasible in the time available on this loaded CPU; what 
            mean minimal ‖Δl‖ₛ = 0.3187;
   faithful (second run, warm):  29.2 s, 8651 grad evals (433/sample), 559 iterations,
            mean minimal ‖Δl‖ₛ = 0.3181.
+* LAGS, N = 60 (6 per digit), faithful, cold: 704.1 s, 25850 grad evals (431/sample), 558
+  iterations, mean minimal ‖Δl‖ₛ = 0.3261 (the warm default run was stopped at the time limit).
   The 12× cold/warm gap is oneDNN creating conv kernels for every new batch shape: compaction
   (and PerClassGenerator's per-digit split) produce many distinct shapes, each paying a
   one-off cost the first time it is seen. faithful vs default: same budget (±0.1 % evals) and
