@@ -52,69 +52,13 @@ import time
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from robustlens.attacks.paper_a_search import misclassification_loss
 from robustlens.evaluation.latent_probes import LatentAdversarialProbe
 from robustlens.evaluation.probe import ProbeContext
 from robustlens.models.classifiers import load_buzhinsky_classifier
-from robustlens.models.generators.base import PerClassGenerator
-
-
-class _UpUnit(nn.Module):
-    def __init__(self, cin: int, cout: int, last: bool):
-        super().__init__()
-        layers: list[nn.Module] = [
-            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-            nn.Conv2d(cin, cout, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(cout, cout, 3, padding=1),
-        ]
-        if not last:
-            layers.append(nn.ReLU())
-        self.model = nn.Sequential(*layers)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.model(x)
-
-
-class _Reshape(nn.Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return x.view(-1, 32, 4, 4)
-
-
-class _WGANGenerator(nn.Module):
-    """Fallback rebuild of one published per-digit generator (README of the weights), decoding
-    to [0,1] (= the authors' sigmoid before their map to [-1,1])."""
-
-    def __init__(self):
-        super().__init__()
-        self.model = nn.Sequential(
-            nn.Linear(64, 512), _Reshape(), _UpUnit(32, 16, False), _UpUnit(16, 8, False), _UpUnit(8, 1, True)
-        )
-
-    def forward(self, z: Tensor) -> Tensor:
-        return torch.sigmoid(self.model(z)[:, :, 2:-2, 2:-2])
-
-
-def load_generators(models_dir: Path) -> nn.Module:
-    """The project's loader (branch feat/gen) when present, else the fallback rebuild above."""
-    try:  # pragma: no cover - depends on what has been merged
-        from robustlens.models.generators.buzhinsky import load_buzhinsky_generator  # type: ignore
-
-        return load_buzhinsky_generator(str(models_dir)).eval()
-    except ImportError:
-        gens = []
-        for digit in range(10):
-            g = _WGANGenerator()
-            state = torch.load(
-                models_dir / "wgan" / f"dumped_weights_{digit}.bin.generator",
-                map_location="cpu",
-                weights_only=True,
-            )
-            g.load_state_dict(state, strict=True)
-            gens.append(g.eval())
-        return PerClassGenerator(gens, latent_dim=64).eval()
+from robustlens.models.generators.buzhinsky_wgan import load_buzhinsky_generators
 
 
 def timed(fn):
@@ -134,7 +78,7 @@ def main() -> None:
     shared = Path(os.environ.get("ROBUSTLENS_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
     models = shared / "models" / "buzhinsky2020-mnist"
     clf = load_buzhinsky_classifier(str(models), "plain", 0).eval()
-    gen = load_generators(models)
+    gen = load_buzhinsky_generators(models).eval()
     for p in [*clf.parameters(), *gen.parameters()]:
         p.requires_grad_(False)
     n = args.n

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table as RichTable
 
@@ -92,7 +92,8 @@ class SweepSummaryCallback(Callback):
         console = Console()
         for name, spec in self.tables.items():
             if not isinstance(spec, TableSpec):
-                spec = instantiate(spec, _convert_="all")
+                plain = OmegaConf.to_container(spec, resolve=True) if isinstance(spec, DictConfig) else dict(spec)
+                spec = instantiate(plain) if "_target_" in plain else TableSpec(**plain)
             try:
                 table = build_table(tidy, spec)
             except Exception as exc:  # one table that does not apply must not hide the others
