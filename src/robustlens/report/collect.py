@@ -163,7 +163,9 @@ def gather(source: str | os.PathLike | list[JobRecord]) -> pd.DataFrame:
                        value=math.nan if value is None else float(value))
             rows.append(row)
     columns = ["job", *param_names, "probe", "metric", "class", "value"]
-    return pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["class"] = frame["class"].astype("Int64")  # class indices stay integers; overall = <NA>
+    return frame
 
 
 def param_columns(df: pd.DataFrame) -> list[str]:
