@@ -6,7 +6,7 @@ from __future__ import annotations
 import pyautoattack
 import pytest
 import torch
-from _attack_test_models import digits_data, trained_digits_mlp
+from tests.attacks._attack_test_models import digits_data, trained_digits_mlp
 from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 
 from robustlens.attacks.autoattack import APGDCE, APGDT, AutoAttack

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from _attack_test_models import digits_data, interior_points, linear_classifier, trained_digits_mlp
+from tests.attacks._attack_test_models import digits_data, interior_points, linear_classifier, trained_digits_mlp
 
 from robustlens.attacks.base import AttackInputError
 from robustlens.attacks.fmn import FMN

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _attack_test_models import digits_data, interior_points, linear_classifier, trained_digits_mlp
+from tests.attacks._attack_test_models import digits_data, interior_points, linear_classifier, trained_digits_mlp
 from torch import nn
 
 from robustlens.attacks.base import AttackInputError
