@@ -6,11 +6,11 @@ from __future__ import annotations
 import pyautoattack
 import pytest
 import torch
-from tests.attacks._attack_test_models import digits_data, trained_digits_mlp
 from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 
 from robustlens.attacks.autoattack import APGDCE, APGDT, AutoAttack
 from robustlens.attacks.base import AttackInputError
+from tests.attacks._attack_test_models import digits_data, trained_digits_mlp
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,11 @@ import math
 
 import pytest
 import torch
-from tests.attacks._attack_test_models import digits_data, interior_points, linear_classifier, trained_digits_mlp
 
 from robustlens.attacks.base import AttackInputError
 from robustlens.attacks.fmn import FMN
 from robustlens.attacks.targets import random_target
+from tests.attacks._attack_test_models import digits_data, interior_points, linear_classifier, trained_digits_mlp
 
 DIM = 30
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.attacks._attack_test_models import digits_data, interior_points, linear_classifier, trained_digits_mlp
 from torch import nn
 
 from robustlens.attacks.base import AttackInputError
 from robustlens.attacks.fgsm import FGSM
 from robustlens.attacks.pgd import PGD
 from robustlens.attacks.targets import random_target
+from tests.attacks._attack_test_models import digits_data, interior_points, linear_classifier, trained_digits_mlp
 
 DIM, K = 20, 4
 

@@ -10,16 +10,6 @@ from robustlens.models.classifiers import CIFAR10_MEAN, CIFAR10_STD, PreActResNe
 from robustlens.models.normalize import Normalize
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Run these CPU-bound tests on one intra-op thread: on a loaded 2-core machine OpenMP's
-    spinning threads make small convnets >10x slower; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     store = {}
     module = dict(model.named_modules())[model.penultimate_layer]

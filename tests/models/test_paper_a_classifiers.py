@@ -13,16 +13,6 @@ from robustlens.data.subsets import stratified_first_n
 from robustlens.models.classifiers import MNISTNet, buzhinsky_weights_path, load_buzhinsky_classifier
 from robustlens.models.classifiers.buzhinsky import ARCHITECTURES, MODES
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Run these CPU-bound tests on one intra-op thread: on a loaded 2-core machine OpenMP's
-    spinning threads make small convnets >10x slower; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 # --- an independent rebuild of the authors' network, straight from the weights' README -------
 # BatchNorm2d(track_running_stats=False) on one image at a time, inputs in [-1, 1]: this is
 # how the authors trained and evaluated; MNISTNet must reproduce it in batches.

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.hydra_utils import compose_config, run_cli
 
 from robustlens.tasks.common import task_wrapper
 from robustlens.tasks.train import train
+from tests.hydra_utils import compose_config, run_cli
 
 SWEEP = ["evaluation.probes.pgd_linf.attack.eps=0.05,0.1"]
 FAST = ["data.test_subset=41", "data.eval_batch_size=16", "evaluation.probes.pgd_linf.attack.steps=5",
