@@ -114,7 +114,7 @@ class SweepSummaryCallback(Callback):
         styles = {"complete": "green", "failed": "red", "corrupt": "red", "missing": "yellow",
                   "partial": "yellow"}
         for row in summary.itertuples(index=False):
-            cells = ["" if pd.isna(v) else str(v) for v in row]
+            cells = ["" if pd.isna(v) else f"{v:.4g}" if isinstance(v, float) else str(v) for v in row]
             cells[-1] = " | ".join(line.strip() for line in cells[-1].splitlines() if line.strip())[: self.max_error_chars]
             table.add_row(*cells, style=styles.get(row.status))
         return table
