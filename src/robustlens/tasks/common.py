@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from robustlens.config.validate import validate_config
+from robustlens.tasks.ddp import reset_ddp_environment
 from robustlens.utils.io import write_text_atomic
 from robustlens.utils.resume import RESULTS_SCHEMA, write_results_atomic
 from robustlens.utils.versions import library_versions
@@ -138,6 +139,7 @@ def task_wrapper(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[Dict
                 L.seed_everything(int(cfg.seed), workers=True, verbose=False)
             result = task(cfg)
         except BaseException as exc:
+            reset_ddp_environment()
             finish_wandb(exit_code=1)
             if records_results and _is_rank_zero() and not isinstance(exc, KeyboardInterrupt):
                 _record_failure(cfg, output_dir, exc, started)
@@ -145,6 +147,7 @@ def task_wrapper(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[Dict
                 log.error("job failed (the sweep goes on): %s: %s", type(exc).__name__, exc)
                 return None
             raise
+        reset_ddp_environment()
         finish_wandb(exit_code=0)
         return result
 

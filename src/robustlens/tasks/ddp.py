@@ -37,12 +37,41 @@ def _current_job() -> tuple[str, Path]:
     return str(hc.job.config_name), config
 
 
+_DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+#: the DDP variables as they were before this process launched child ranks (None: not launched)
+_env_before_launch: dict[str, str | None] | None = None
+
+
+def reset_ddp_environment() -> None:
+    """End the job's process group and undo the launcher's environment (parent process only).
+
+    Why: the launcher marks the parent as rank 0 through environment variables. In a multirun
+    the next job runs in the same process; left set, they would make Lightning believe the
+    ranks already exist and wait for children that have exited with the previous job.
+    """
+    global _env_before_launch
+    if _env_before_launch is None:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    for key, value in _env_before_launch.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    _env_before_launch = None
+
+
 class SavedConfigLauncher(_SubprocessScriptLauncher):
     """Starts ranks 1..N-1 as ``robustlens.tasks.ddp_child`` processes on the saved job config."""
 
     def _call_children_scripts(self) -> None:
+        global _env_before_launch
         self._check_can_spawn_children()
         self.procs = []
+        _env_before_launch = {key: os.environ.get(key) for key in _DDP_ENV}
         os.environ["MASTER_ADDR"] = self.cluster_environment.main_address
         os.environ["MASTER_PORT"] = str(self.cluster_environment.main_port)
         os.environ["NODE_RANK"] = str(self.cluster_environment.node_rank())
