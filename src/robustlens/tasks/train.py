@@ -27,6 +27,15 @@ def _scalar_metrics(trainer) -> dict[str, float]:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Task body of ``robustlens train``."""
+    from robustlens.tasks.common import job_info
+    from robustlens.utils.resume import load_complete_results
+
+    if cfg.get("skip_if_complete", True):
+        previous = load_complete_results(cfg.paths.output_dir, job_info(cfg).get("overrides"))
+        if previous is not None:
+            log.info("results in %s are complete: job skipped (set skip_if_complete=false to redo)",
+                     cfg.paths.output_dir)
+            return previous
     started = time.time()
     kind = (cfg.get("task") or {}).get("kind", "classifier")
     datamodule = instantiate(cfg.data)
