@@ -71,3 +71,12 @@ def test_wandb_offline_run_contains_the_logged_metric_keys(tmp_path: Path, monke
     import wandb
 
     assert wandb.run is None  # the task wrapper finished the run
+
+
+def test_complete_training_job_is_skipped_when_the_sweep_reruns(tmp_path: Path) -> None:
+    cfg = compose_config("train", FAST, tmp_path)
+    first = task_wrapper(train)(cfg)
+    stamp = (tmp_path / "results.json").stat().st_mtime_ns
+    second = task_wrapper(train)(compose_config("train", FAST, tmp_path))
+    assert (tmp_path / "results.json").stat().st_mtime_ns == stamp  # nothing retrained or rewritten
+    assert second["metrics"] == first["metrics"]
