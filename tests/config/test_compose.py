@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from robustlens.config.locate import config_dir
 from robustlens.config.validate import validate_config
 from robustlens.tasks.common import TOP_LEVEL_KEYS
-from tests.hydra_utils import compose_config
+from tests.hydra_utils import REPO_ROOT, compose_config
 
 CONF = config_dir()
 
@@ -115,3 +115,18 @@ def test_object_groups_instantiate(group: str, tmp_path: Path, shared: Path) -> 
         node = cfg["_probe_obj"]
         validate_config(OmegaConf.create({"x": OmegaConf.to_container(node, resolve=True)}))
         assert instantiate(node) is not None
+
+
+EXPERIMENT_CONFIGS = sorted((REPO_ROOT / "experiments").glob("*/conf/experiment/*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXPERIMENT_CONFIGS, ids=[p.stem for p in EXPERIMENT_CONFIGS])
+def test_paper_experiments_compose_and_validate(path: Path, tmp_path: Path, shared: Path) -> None:
+    """What `robustlens <task> -cd experiments/<name>/conf experiment=<option>` composes."""
+    task = "evaluate" if "robustlens evaluate" in path.read_text() else "train"
+    search = f"hydra.searchpath=[file://{path.parents[1]}]"
+    cfg = compose_config(task, [search, f"experiment={path.stem}", f"paths.shared_dir={shared}"], tmp_path)
+    validate_config(cfg, TOP_LEVEL_KEYS)
+    from robustlens.tasks.evaluate import build_probes
+
+    assert build_probes(cfg, num_classes=10)
