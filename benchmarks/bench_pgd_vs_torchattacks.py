@@ -42,7 +42,6 @@ load noise, not from less work.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import resource
@@ -62,49 +61,20 @@ def shared_dir() -> Path:
 
 
 def load_mnist_test(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``n`` MNIST test images in [0,1] and their labels, straight from the idx .gz."""
+    """The first ``n`` MNIST test images in [0,1] and their labels (robustlens' IDX reader, .gz as shipped)."""
+    from robustlens.data.idx import read_idx
+
     raw = shared_dir() / "data" / "MNIST" / "raw"
-    with gzip.open(raw / "t10k-images-idx3-ubyte.gz") as f:
-        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)
-    with gzip.open(raw / "t10k-labels-idx1-ubyte.gz") as f:
-        labels = np.frombuffer(f.read(), np.uint8, offset=8)
-    x = torch.from_numpy(images[:n].astype(np.float32) / 255.0)
-    return x, torch.from_numpy(labels[:n].astype(np.int64))
-
-
-class _Unit(nn.Module):
-    """Paper A architecture-0 unit: [conv, ReLU, norm, conv, ReLU, norm] + max-pool (+ dropout)."""
-
-    def __init__(self, cin: int, cout: int):
-        super().__init__()
-        self.model = nn.Sequential(
-            nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(), nn.InstanceNorm2d(cout, affine=True),
-            nn.Conv2d(cout, cout, 3, padding=1), nn.ReLU(), nn.InstanceNorm2d(cout, affine=True),
-            nn.MaxPool2d(2),
-        )
-
-    def forward(self, x):
-        return self.model(x)
-
-
-class PaperAArch0(nn.Module):
-    """Arch-0 MNIST classifier; takes [0,1] images and maps them to the [-1,1] it was trained on."""
-
-    def __init__(self):
-        super().__init__()
-        self.model = nn.Sequential(
-            nn.ZeroPad2d(4), _Unit(1, 8), _Unit(8, 16), _Unit(16, 32), nn.Flatten(), nn.Linear(512, 10)
-        )
-
-    def forward(self, x):
-        return self.model(2 * x - 1)
+    images = read_idx(raw / "t10k-images-idx3-ubyte.gz")[:n].reshape(-1, 1, 28, 28)
+    labels = read_idx(raw / "t10k-labels-idx1-ubyte.gz")[:n]
+    return torch.from_numpy(images.astype(np.float32) / 255.0), torch.from_numpy(labels.astype(np.int64))
 
 
 def load_model() -> nn.Module:
-    path = shared_dir() / "models" / "buzhinsky2020-mnist" / "classifiers_architecture0" / "plain_MNIST.bin"
-    model = PaperAArch0()
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return model.eval()
+    """Paper A's published arch-0 ``plain`` classifier through robustlens' loader ([0,1] inputs)."""
+    from robustlens.models.classifiers import load_buzhinsky_classifier
+
+    return load_buzhinsky_classifier(str(shared_dir() / "models" / "buzhinsky2020-mnist"), "plain", 0).eval()
 
 
 def run_child(tool: str, args: argparse.Namespace) -> dict:
@@ -117,13 +87,14 @@ def run_child(tool: str, args: argparse.Namespace) -> dict:
     if tool == "torchattacks":
         import torchattacks
 
-        atk = torchattacks.PGD(model, eps=args.eps, alpha=args.step, steps=args.steps, random_start=True)
+        atk = torchattacks.PGD(model, eps=args.eps, alpha=args.step, steps=args.steps,
+                               random_start=not args.no_random_start)
         run = lambda xb, yb, ib: atk(xb, yb)  # noqa: E731
     else:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
         from robustlens.attacks.pgd import PGD
 
-        pgd = PGD(eps=args.eps, step_size=args.step, steps=args.steps, norm="linf", random_start=True,
+        pgd = PGD(eps=args.eps, step_size=args.step, steps=args.steps, norm="linf",
+                  random_start=not args.no_random_start,
                   early_stop=(tool == "robustlens"))
         run = lambda xb, yb, ib: pgd(model, xb, yb, index=ib).x_adv  # noqa: E731
     tracemalloc.start()
@@ -154,6 +125,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--fixed", action="store_true", help="also time robustlens with early_stop=False")
+    p.add_argument("--no-random-start", action="store_true",
+                   help="start both tools at x: identical trajectories, so robust accuracies differ only "
+                        "where torchattacks loses an adversarial point it had found")
     p.add_argument("--child", choices=["robustlens", "robustlens_fixed", "torchattacks"],
                    help=argparse.SUPPRESS)
     args = p.parse_args()
