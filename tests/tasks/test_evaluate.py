@@ -99,3 +99,12 @@ def test_two_process_ddp_counts_every_sample_once_and_matches_one_process(tmp_pa
             assert two[key] == pytest.approx(value, abs=1e-6, nan_ok=True), key
         else:
             assert two[key] == value, key
+
+
+def test_finished_probes_of_another_configuration_are_not_reused(tmp_path: Path, checkpoint: Path) -> None:
+    run_evaluate(tmp_path, checkpoint)
+    stamp = (tmp_path / "probes" / "clean.json").stat().st_mtime_ns
+    (tmp_path / "results.json").unlink()
+    run_evaluate(tmp_path, checkpoint, ["data.test_subset=50"])  # other data: every probe is redone
+    assert (tmp_path / "probes" / "clean.json").stat().st_mtime_ns != stamp
+    assert len(pd.read_csv(tmp_path / "per_sample.csv")) == 50

@@ -104,7 +104,13 @@ def run_evaluation(
     """Evaluate ``classifier`` on ``datamodule``'s test split; returns the results payload."""
     started = started or time.time()
     output_dir = Path(cfg.paths.output_dir)
-    finished = read_probe_checkpoints(output_dir)
+    fingerprint = config_fingerprint(cfg)
+    # only probes finished under this very configuration are reused (a changed ε, data subset
+    # or checkpoint makes every earlier probe result stale)
+    finished = {
+        name: record for name, record in read_probe_checkpoints(output_dir).items()
+        if record.get("params", {}).get("config_fingerprint") == fingerprint
+    }
     probes = build_probes(cfg, datamodule.num_classes)
     module = EvaluationModule(
         classifier=classifier,
@@ -131,7 +137,9 @@ def run_evaluation(
         tables[name] = module.last_table
         if trainer.is_global_zero:
             write_text_atomic(output_dir / PROBES_DIR / f"{name}.csv", module.last_table.to_csv(index=False))
-            write_probe_checkpoint(output_dir, name, module.last_metrics, descriptions[name])
+            write_probe_checkpoint(
+                output_dir, name, module.last_metrics, {**descriptions[name], "config_fingerprint": fingerprint}
+            )
             _write(cfg, output_dir, "partial", metrics, descriptions, tables, started)
     per_sample = merge_tables(tables)
     metrics.update(worst_case_metrics(per_sample, [n for n, p in probes.items() if p.is_attack], module.num_classes))
@@ -155,6 +163,17 @@ def _write(cfg, output_dir: Path, status: str, metrics, descriptions, tables, st
         write_text_atomic(output_dir / "per_sample.csv", merge_tables(tables).to_csv(index=False))
     write_results_atomic(output_dir, payload)
     return payload
+
+
+def config_fingerprint(cfg: DictConfig) -> str:
+    """A hash of everything that decides a probe's result (the config less paths and console options)."""
+    import hashlib
+    import json
+
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    for volatile in ("paths", "extras", "logger", "callbacks", "skip_if_complete", "tags"):
+        plain.pop(volatile, None)
+    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _load_probe_table(output_dir: Path, name: str) -> pd.DataFrame | None:
