@@ -80,3 +80,19 @@ def test_complete_training_job_is_skipped_when_the_sweep_reruns(tmp_path: Path) 
     second = task_wrapper(train)(compose_config("train", FAST, tmp_path))
     assert (tmp_path / "results.json").stat().st_mtime_ns == stamp  # nothing retrained or rewritten
     assert second["metrics"] == first["metrics"]
+
+
+def test_multirun_jobs_are_grouped_and_tagged_with_their_swept_values(tmp_path: Path) -> None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import open_dict, read_write
+
+    from robustlens.config.resolvers import sweep_group, sweep_tags
+
+    compose_config("train", ["training=noise", "seed=3"], tmp_path)
+    hydra_cfg = HydraConfig.get()
+    with read_write(hydra_cfg), open_dict(hydra_cfg):
+        hydra_cfg.mode = RunMode.MULTIRUN
+        hydra_cfg.sweep.dir = str(tmp_path / "2026-01-01_00-00-00")
+    assert sweep_tags() == ["training=noise", "seed=3"]
+    assert sweep_group() == "train-2026-01-01_00-00-00"

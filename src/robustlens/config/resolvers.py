@@ -33,11 +33,20 @@ def sweep_group() -> str | None:
     return f"{hc.job.config_name}-{Path(hc.sweep.dir).name}"
 
 
+def sweep_tags() -> list[str]:
+    """In a multirun, the job's overrides as W&B tags (``training=pgd_at``), at most 64 characters each."""
+    hc = _hydra_cfg()
+    if hc is None or str(hc.mode) != "RunMode.MULTIRUN":
+        return []
+    return [o.lstrip("+~")[:64] for o in hc.overrides.task if not o.startswith(("hydra", "logger"))]
+
+
 def register_resolvers() -> None:
     for name, fn in {
         "robustlens.project_root": lambda: str(project_root()),
         "robustlens.run_name": run_name,
         "robustlens.sweep_group": sweep_group,
+        "robustlens.sweep_tags": sweep_tags,
     }.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
