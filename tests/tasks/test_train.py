@@ -34,6 +34,18 @@ def test_each_training_mode_trains(tmp_path: Path, mode_overrides: list[str]) ->
     assert Path(payload["checkpoints"]["last"]).is_file()
 
 
+def test_training_with_probes_evaluates_the_trained_model(tmp_path: Path) -> None:
+    cfg = compose_config(
+        "train",
+        [*FAST, "evaluation=default", "data.test_subset=40", "evaluation.probes.pgd_linf.attack.steps=3"],
+        tmp_path,
+    )
+    payload = task_wrapper(train)(cfg)
+    assert {"val/acc", "clean/accuracy", "pgd_linf/accuracy", "worst_case/accuracy"} <= set(payload["metrics"])
+    assert (tmp_path / "per_sample.csv").is_file()
+    assert (tmp_path / "classwise" / "per_class.csv").is_file()  # class-wise files also after training
+
+
 def test_checkpoint_rebuilds_identical_predictions(tmp_path: Path) -> None:
     cfg = compose_config("train", FAST, tmp_path)
     payload = task_wrapper(train)(cfg)

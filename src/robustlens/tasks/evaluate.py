@@ -146,9 +146,13 @@ def run_evaluation(
     payload = _write(cfg, output_dir, "complete", metrics, descriptions, tables, started) if trainer.is_global_zero else {}
     module.results, module.per_sample = metrics, per_sample
     module.embeddings = latent_embeddings(probes) if trainer.is_global_zero else {}
-    for callback in trainer.callbacks:
-        if hasattr(callback, "on_evaluation_end"):
-            callback.on_evaluation_end(trainer, module)
+    reporters = [callback for callback in trainer.callbacks if hasattr(callback, "on_evaluation_end")]
+    if not reporters:  # e.g. evaluation after training: the class-wise files are always written
+        from robustlens.callbacks.classwise_report import ClasswiseReportCallback
+
+        reporters = [ClasswiseReportCallback(output_dir=str(output_dir))]
+    for callback in reporters:
+        callback.on_evaluation_end(trainer, module)
     if trainer.is_global_zero:
         print_summary(metrics, list(probes), module.class_names)
     return payload
