@@ -32,6 +32,20 @@ load average ≈ 6 from other jobs, so absolute numbers are noisy; clean accurac
     torchattacks            19.4   1.00     0.4100        755.7       129.8
     robustlens              26.7   1.38     0.4200        793.3       167.5
 
+Measured again by the lead, same day, machine shared with one other job (2 cores)::
+
+    --n 1000  (ε=0.3, the issue's setting)
+    torchattacks            32.9   1.00     0.0000       1033.0        84.9
+    robustlens             145.1   4.41     0.0000       1168.9       221.4
+    --n 1000 --eps 0.1 --no-random-start  (identical trajectories until a point turns adversarial)
+    torchattacks            32.9   1.00     0.4160       1024.8        83.7
+    robustlens              51.2   1.55     0.4150       1253.0       305.0
+
+With identical starts robustlens' robust accuracy is 0.10 pp *lower* (stronger): early stopping
+keeps an adversarial point that torchattacks' later steps lose again. robustlens' peak memory is
+higher (+221/+305 MiB over the loaded model vs +85 MiB): it keeps the per-sample facts and the
+final verification logits of every batch.
+
 At ε=0.3 this model has no robust points, so early stopping ends most samples after a few
 steps. At ε=0.1 the two robust accuracies differ by 1.0 pp (5 of 500 images): the tools draw
 different random starts, so single-run PGD differs per image; run a larger ``--n`` to see the
