@@ -10,6 +10,17 @@ Command (repository root)::
 
     ROBUSTLENS_SHARED_DIR=../shared python benchmarks/bench_eval_scaling.py [--n 2000] [--gpus 0]
 
+Measured 2026-11-22 on the project's 2-core CPU (one other job running), ``--n 1000``::
+
+    1 process(es):     9.0 s    111.2 img/s  clean 0.9920  pgd 0.4750
+    2 process(es):    17.2 s     58.1 img/s  clean 0.9920  pgd 0.4750
+    speed-up 2 vs 1: 0.52x; identical accuracies: True
+
+On 2 cores one process already uses both through intra-op threads, so 2 DDP processes only add
+the process group and per-probe synchronisation: CPU DDP (``trainer=ddp_sim``) is for testing
+multi-process correctness, not for speed. The GPU scaling was not measured (no GPU was lent to
+this task).
+
 On a GPU machine pass ``--accelerator gpu --devices 1,2`` to measure the same on 1 and 2 GPUs.
 """
 
