@@ -140,10 +140,13 @@ def run_evaluation(
             write_probe_checkpoint(
                 output_dir, name, module.last_metrics, {**descriptions[name], "config_fingerprint": fingerprint}
             )
-            _write(cfg, output_dir, "partial", metrics, descriptions, tables, started)
+            _write(cfg, output_dir, "partial", metrics, descriptions, list(tables), started)
     per_sample = merge_tables(tables)
     metrics.update(worst_case_metrics(per_sample, [n for n, p in probes.items() if p.is_attack], module.num_classes))
-    payload = _write(cfg, output_dir, "complete", metrics, descriptions, tables, started) if trainer.is_global_zero else {}
+    payload = {}
+    if trainer.is_global_zero:
+        write_text_atomic(output_dir / "per_sample.csv", per_sample.to_csv(index=False))
+        payload = _write(cfg, output_dir, "complete", metrics, descriptions, list(tables), started)
     module.results, module.per_sample = metrics, per_sample
     module.embeddings = latent_embeddings(probes) if trainer.is_global_zero else {}
     reporters = [callback for callback in trainer.callbacks if hasattr(callback, "on_evaluation_end")]
@@ -158,13 +161,11 @@ def run_evaluation(
     return payload
 
 
-def _write(cfg, output_dir: Path, status: str, metrics, descriptions, tables, started) -> dict[str, Any]:
+def _write(cfg, output_dir: Path, status: str, metrics, descriptions, completed: list[str], started) -> dict[str, Any]:
     payload = results_payload(
         cfg, status=status, metrics=metrics, probes=descriptions, started=started,
-        extra={"completed_probes": list(tables)},
+        extra={"completed_probes": completed},
     )
-    if status == "complete":
-        write_text_atomic(output_dir / "per_sample.csv", merge_tables(tables).to_csv(index=False))
     write_results_atomic(output_dir, payload)
     return payload
 
