@@ -64,7 +64,7 @@ class ClassifierModule(L.LightningModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y, _ = batch
-        loss, logits = self.training_mode.loss(self.net, x, y)
+        loss, logits = self.training_mode.loss(self.net, x, y, step=self.global_step)
         acc = (logits.argmax(dim=1) == y).float().mean()
         self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, sync_dist=True)
         self.log("train/acc", acc, prog_bar=True, on_step=False, on_epoch=True, sync_dist=True)
