@@ -109,3 +109,28 @@ def test_finished_probes_of_another_configuration_are_not_reused(tmp_path: Path,
     run_evaluate(tmp_path, checkpoint, ["data.test_subset=50"])  # other data: every probe is redone
     assert (tmp_path / "probes" / "clean.json").stat().st_mtime_ns != stamp
     assert len(pd.read_csv(tmp_path / "per_sample.csv")) == 50
+
+
+def test_a_probe_added_to_a_finished_evaluation_runs_alone(tmp_path: Path, checkpoint: Path) -> None:
+    first = run_evaluate(tmp_path, checkpoint)
+    stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "probes").glob("*.json")}
+    assert set(stamps) == {"clean.json", "pgd_linf.json"}
+    second = run_evaluate(tmp_path, checkpoint, ["+probe@evaluation.probes.fgsm=fgsm"])
+    # results.json was complete, but not for this probe set: only the new probe ran
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "probes").glob("*.json") if p.name in stamps} == stamps
+    assert (tmp_path / "probes" / "fgsm.json").is_file()
+    assert "fgsm/accuracy" in second["metrics"]
+    for key in ("clean/accuracy", "pgd_linf/accuracy"):
+        assert second["metrics"][key] == first["metrics"][key]
+    assert "fgsm/pred" in pd.read_csv(tmp_path / "per_sample.csv").columns
+
+
+def test_changing_one_probe_reruns_only_that_probe(tmp_path: Path, checkpoint: Path) -> None:
+    run_evaluate(tmp_path, checkpoint)
+    clean_stamp = (tmp_path / "probes" / "clean.json").stat().st_mtime_ns
+    pgd_stamp = (tmp_path / "probes" / "pgd_linf.json").stat().st_mtime_ns
+    payload = run_evaluate(tmp_path, checkpoint, ["evaluation.probes.pgd_linf.attack.eps=0.05"])
+    assert (tmp_path / "probes" / "clean.json").stat().st_mtime_ns == clean_stamp
+    assert (tmp_path / "probes" / "pgd_linf.json").stat().st_mtime_ns != pgd_stamp
+    assert (pd.read_csv(tmp_path / "per_sample.csv")["pgd_linf/norm"] <= 0.05 + 1e-6).all()
+    assert payload["config"]["evaluation"]["probes"]["pgd_linf"]["attack"]["eps"] == 0.05

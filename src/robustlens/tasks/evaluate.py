@@ -104,14 +104,14 @@ def run_evaluation(
     """Evaluate ``classifier`` on ``datamodule``'s test split; returns the results payload."""
     started = started or time.time()
     output_dir = Path(cfg.paths.output_dir)
-    fingerprint = config_fingerprint(cfg)
+    probes = build_probes(cfg, datamodule.num_classes)
+    fingerprints = {name: config_fingerprint(cfg, probe=name) for name in probes}
     # only probes finished under this very configuration are reused (a changed ε, data subset
-    # or checkpoint makes every earlier probe result stale)
+    # or checkpoint makes every earlier probe result stale; another probe added or changed does not)
     finished = {
         name: record for name, record in read_probe_checkpoints(output_dir).items()
-        if record.get("params", {}).get("config_fingerprint") == fingerprint
+        if name in fingerprints and record.get("params", {}).get("config_fingerprint") == fingerprints[name]
     }
-    probes = build_probes(cfg, datamodule.num_classes)
     module = EvaluationModule(
         classifier=classifier,
         probes=probes,
@@ -138,7 +138,7 @@ def run_evaluation(
         if trainer.is_global_zero:
             write_text_atomic(output_dir / PROBES_DIR / f"{name}.csv", module.last_table.to_csv(index=False))
             write_probe_checkpoint(
-                output_dir, name, module.last_metrics, {**descriptions[name], "config_fingerprint": fingerprint}
+                output_dir, name, module.last_metrics, {**descriptions[name], "config_fingerprint": fingerprints[name]}
             )
             _write(cfg, output_dir, "partial", metrics, descriptions, list(tables), started)
     per_sample = merge_tables(tables)
@@ -170,14 +170,22 @@ def _write(cfg, output_dir: Path, status: str, metrics, descriptions, completed:
     return payload
 
 
-def config_fingerprint(cfg: DictConfig) -> str:
-    """A hash of everything that decides a probe's result (the config less paths and console options)."""
+def config_fingerprint(cfg: DictConfig, probe: str | None = None) -> str:
+    """A hash of everything that decides a probe's result (the config less paths and console options).
+
+    With ``probe``, the other probes' settings are left out: every probe draws its randomness per
+    sample (seed, sample index), never from the probes run before it, so adding a probe to a
+    finished evaluation reruns only the new one.
+    """
     import hashlib
     import json
 
     plain = OmegaConf.to_container(cfg, resolve=True)
     for volatile in ("paths", "extras", "logger", "callbacks", "skip_if_complete", "tags"):
         plain.pop(volatile, None)
+    evaluation = plain.get("evaluation")
+    if probe is not None and isinstance(evaluation, dict) and isinstance(evaluation.get("probes"), dict):
+        evaluation["probes"] = {probe: evaluation["probes"].get(probe)}
     return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -254,9 +262,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     if cfg.get("skip_if_complete", True):
         previous = load_complete_results(output_dir, job_info(cfg).get("overrides"))
-        if previous is not None:
+        new_probes = sorted(set((cfg.get("evaluation") or {}).get("probes") or {}) - set((previous or {}).get("probes") or {}))
+        if previous is not None and not new_probes:
             log.info("results in %s are complete: job skipped (set skip_if_complete=false to redo)", output_dir)
             return previous
+        if previous is not None:
+            log.info("results in %s are complete but lack the probes %s: running only those", output_dir, new_probes)
     started = time.time()
     datamodule = instantiate(cfg.data)
     classifier = load_classifier(cfg)
