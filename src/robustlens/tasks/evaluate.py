@@ -267,7 +267,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             log.info("results in %s are complete: job skipped (set skip_if_complete=false to redo)", output_dir)
             return previous
         if previous is not None:
-            log.info("results in %s are complete but lack the probes %s: running only those", output_dir, new_probes)
+            log.info("results in %s are complete but lack the probes %s: running them (finished probes with unchanged settings are reused)", output_dir, new_probes)
     started = time.time()
     datamodule = instantiate(cfg.data)
     classifier = load_classifier(cfg)
