@@ -262,12 +262,16 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     if cfg.get("skip_if_complete", True):
         previous = load_complete_results(output_dir, job_info(cfg).get("overrides"))
-        new_probes = sorted(set((cfg.get("evaluation") or {}).get("probes") or {}) - set((previous or {}).get("probes") or {}))
+        configured = set((cfg.get("evaluation") or {}).get("probes") or {})
+        new_probes = sorted(configured - set((previous or {}).get("probes") or {}))
         if previous is not None and not new_probes:
             log.info("results in %s are complete: job skipped (set skip_if_complete=false to redo)", output_dir)
             return previous
         if previous is not None:
-            log.info("results in %s are complete but lack the probes %s: running them (finished probes with unchanged settings are reused)", output_dir, new_probes)
+            log.info(
+                "results in %s are complete but lack the probes %s: running them "
+                "(finished probes with unchanged settings are reused)", output_dir, new_probes,
+            )
     started = time.time()
     datamodule = instantiate(cfg.data)
     classifier = load_classifier(cfg)
