@@ -54,3 +54,29 @@ def test_run_report_needs_run_dir(tmp_path):
         run_report(OmegaConf.create({"run_dir": None}))
     with pytest.raises(FileNotFoundError, match="no job results"):
         run_report(OmegaConf.create({"run_dir": str(tmp_path)}))
+
+
+def test_experiment_layout_writes_its_tables_and_confusion_grids_through_the_cli(tmp_path):
+    from tests.hydra_utils import run_cli
+
+    sweep = tmp_path / "sweep"
+    for i, (data, mode, cfps0) in enumerate([("mnist", "standard", 0.75), ("mnist", "trades", 0.5),
+                                             ("fashion_mnist", "standard", 0.25)]):
+        metrics = {"clean/accuracy": 0.9, "pgd_eps2/accuracy": 0.1 * (i + 1),
+                   "pgd_eps2/confusion_normalized": [[0.5, 0.5], [0.25, 0.75]],
+                   "clean/classwise_accuracy/0": 1.0, "clean/classwise_accuracy/1": 0.8,
+                   "pgd_eps2/cfps/0": cfps0, "pgd_eps2/cfps/1": 1 - cfps0,
+                   "pgd_eps2/classwise_accuracy/0": 0.5, "pgd_eps2/classwise_accuracy/1": 0.75}
+        write_job(sweep / str(i), metrics, sweep_params={"data": data, "classifier": "small_cnn", "training": mode})
+    conf = Path(__file__).resolve().parents[2] / "experiments" / "medi2024_classwise" / "conf"
+    # the run dir first and the config dir after it: the CLI hands Hydra its flags first
+    result = run_cli(["report", str(sweep), "-cd", str(conf), "layout=medi2024_classwise"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = sweep / "report"
+    assert "| mnist | small_cnn | trades | 0.50 | 0.50 |" in (out / "cfps_pgd.md").read_text()
+    assert "| fashion_mnist | small_cnn | standard | 0.25 | 0.75 |" in (out / "cfps_pgd.md").read_text()
+    assert "| mnist | small_cnn | standard | 0.900 | 0.100 |" in (out / "table.md").read_text()
+    plots = sorted(p.name for p in (out / "plots").glob("*.png"))
+    assert "pgd_eps2_confusion_normalized_grid.png" in plots and "cfps_by_data_classifier_training.png" in plots
+    assert not (out / "cfps_targeted.md").exists()  # no targeted probe in these results: table skipped
+    assert "skipped table cfps_targeted" in (out / "report.log").read_text()

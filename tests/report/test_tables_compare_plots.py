@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 
 from robustlens.report import TableSpec, build_table, compare, gather, to_latex, to_markdown
+from robustlens.report.collect import gather_jobs
 from robustlens.report.fixtures import write_job
-from robustlens.report.plots import ClasswiseHeatmap, MetricVsParam, PlotSkipped, RobustVsConventional
+from robustlens.report.plots import ClasswiseHeatmap, ConfusionGrid, MetricVsParam, PlotSkipped, RobustVsConventional
 
 
 @pytest.fixture
@@ -89,3 +90,31 @@ def test_plots_write_pngs_or_skip_with_reason(df, tmp_path):
         MetricVsParam(x="latent.rho")(df, tmp_path)
     with pytest.raises(PlotSkipped, match="lags"):
         MetricVsParam(x="attack.eps", metric="lags")(df, tmp_path)
+
+
+def test_classwise_heatmap_columns_can_join_several_parameters(df, tmp_path):
+    (path,) = ClasswiseHeatmap(probe="pgd", by=["training.mode", "seed"])(df, tmp_path)
+    assert path.name == "classwise_accuracy_by_training.mode_seed.png" and _is_png(path)
+    with pytest.raises(PlotSkipped, match="not swept"):
+        ClasswiseHeatmap(by=["training.mode", "arch"])(df, tmp_path)
+
+
+def test_confusion_grid_panels_follow_the_parameters_and_average_shared_cells(tmp_path):
+    eye, flipped = [[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [1.0, 0.0]]
+    jobs = [("mnist", "standard", 0, eye), ("mnist", "standard", 1, flipped), ("mnist", "trades", 0, eye),
+            ("fmnist", "standard", 0, flipped)]
+    for i, (data, mode, seed, matrix) in enumerate(jobs):
+        write_job(tmp_path / str(i), {"pgd/accuracy": 0.5, "pgd/confusion_normalized": matrix},
+                  sweep_params={"data": data, "training": mode, "seed": seed})
+    records = gather_jobs(tmp_path)
+    grid = ConfusionGrid(probe="pgd", rows=["data"], columns=["training"])
+    panels = grid.panels(records)
+    assert list(panels) == [("mnist", "standard"), ("mnist", "trades"), ("fmnist", "standard")]  # sweep order
+    assert panels[("mnist", "standard")].tolist() == [[0.5, 0.5], [0.5, 0.5]]  # two seeds averaged
+    assert panels[("fmnist", "standard")].tolist() == flipped
+    (path,) = grid(gather(tmp_path), tmp_path / "plots", records=records)
+    assert path.name == "pgd_confusion_normalized_grid.png" and _is_png(path)
+    with pytest.raises(PlotSkipped, match="no complete job"):
+        ConfusionGrid(probe="clean").panels(records)
+    with pytest.raises(PlotSkipped, match=r"\['arch'\]"):
+        ConfusionGrid(probe="pgd", rows=["arch"]).panels(records)

@@ -100,3 +100,12 @@ def test_nothing_to_evaluate_names_the_options(tmp_path: Path) -> None:
     # the failure is recorded, with its error, for the sweep summary
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["status"] == "failed" and results["error"]["type"] == "ValueError"
+
+
+def test_hydra_flags_are_moved_before_the_overrides() -> None:
+    from robustlens.tasks.cli import split_flags
+
+    flags, rest = split_flags(["runs/x", "-cd", "exp/conf", "layout=a", "--multirun", "--info", "defaults", "b=1"])
+    assert flags == ["-cd", "exp/conf", "--multirun", "--info", "defaults"]
+    assert rest == ["runs/x", "layout=a", "b=1"]
+    assert split_flags(["--info", "x=1"]) == (["--info"], ["x=1"])  # --info's value is optional

@@ -1,6 +1,8 @@
 """Report plots (matplotlib, Agg backend → PNG). Each plot is a small config-instantiable
 object: ``plot(df, out_dir) -> list[Path]``; it raises :class:`PlotSkipped` with the reason
 when the results lack what it needs (e.g. ε was not swept), so a report never fails on a plot.
+Plots of matrix metrics (confusion matrices are not in the tidy frame) set
+``needs_records = True`` and are also given the gathered job records: ``plot(df, out_dir, records=...)``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import matplotlib
 
@@ -16,6 +19,8 @@ matplotlib.use("Agg")  # why: reports run headless (clusters, CI); never open a 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
+from robustlens.report.collect import JobRecord, matrices
 
 
 class PlotSkipped(Exception):
@@ -85,25 +90,99 @@ class ClasswiseHeatmap:
     """Class × (probe or a parameter) heatmap of a class-wise metric, mean over everything else."""
 
     metric: str = "classwise_accuracy"
-    by: str = "probe"
+    #: one column (``probe`` or a parameter) or several, joined into one label (``mnist/small_cnn/standard``)
+    by: str | list[str] = "probe"
     probe: str | None = None
     name: str | None = None
 
     def __call__(self, df: pd.DataFrame, out_dir: str | os.PathLike) -> list[Path]:
-        _need(df, [self.by], "classwise_heatmap")
+        by = [self.by] if isinstance(self.by, str) else list(self.by)
+        _need(df, by, "classwise_heatmap")
         rows = _metric_rows(df, self.metric, self.probe, overall=False)
-        grid = rows.pivot_table(index="class", columns=self.by, values="value", aggfunc="mean")
+        rows = rows.assign(_by=rows[by].astype(str).agg("/".join, axis=1))
+        grid = rows.pivot_table(index="class", columns="_by", values="value", aggfunc="mean")
         fig, ax = plt.subplots(figsize=(1.2 + 0.9 * grid.shape[1], 1 + 0.4 * grid.shape[0]))
         image = ax.imshow(grid.to_numpy(dtype=float), aspect="auto", cmap="viridis")
         ax.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns], rotation=45, ha="right")
         ax.set_yticks(range(grid.shape[0]), [str(int(c)) for c in grid.index])
-        ax.set_xlabel(self.by)
+        ax.set_xlabel("/".join(by))
         ax.set_ylabel("class")
         for (r, c), v in np.ndenumerate(grid.to_numpy(dtype=float)):
             if not np.isnan(v):
                 ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w")
-        fig.colorbar(image, ax=ax, label=self.metric)
-        return [_save(fig, out_dir, self.name or f"{self.metric}_by_{self.by}")]
+        fig.colorbar(image, ax=ax, label=f"{self.probe + '/' if self.probe else ''}{self.metric}")
+        return [_save(fig, out_dir, self.name or f"{self.metric}_by_{'_'.join(by)}")]
+
+
+@dataclass
+class ConfusionGrid:
+    """One probe's confusion matrices side by side: a panel per job, panel rows by ``rows``
+    parameters (e.g. data, classifier), panel columns by ``columns`` (e.g. training).
+
+    Why a grid: Paper B's confusion-structure question is comparative (where do the errors of
+    the same class go under standard vs adversarial training?), which one heatmap per job dir
+    does not show. Jobs that share a panel (e.g. seeds) are averaged.
+    """
+
+    probe: str = "clean"
+    metric: str = "confusion_normalized"
+    rows: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=lambda: ["training"])
+    name: str | None = None
+    needs_records: ClassVar[bool] = True
+
+    def panels(self, records: list[JobRecord]) -> dict[tuple[str, str], np.ndarray]:
+        """``{(row label, column label): matrix}`` in the sweep's job order (shared panels averaged)."""
+        key = f"{self.probe}/{self.metric}"
+        found = {job: m for (job, k), m in matrices(records).items() if k == key and m.ndim == 2}
+        if not found:
+            raise PlotSkipped(f"confusion_grid: no complete job has the matrix {key!r}")
+        params = {r.job: r.params for r in records}
+        wanted = [*self.rows, *self.columns]
+        missing = sorted({p for job in found for p in wanted if p not in params.get(job, {})})
+        if missing:
+            raise PlotSkipped(f"confusion_grid: parameters {missing} are not in the results (not swept)")
+        cells: dict[tuple[str, str], list[np.ndarray]] = {}
+        for job, matrix in found.items():
+            row = "/".join(str(params[job][p]) for p in self.rows)
+            column = "/".join(str(params[job][p]) for p in self.columns)
+            cells.setdefault((row, column), []).append(matrix)
+        return {label: np.mean(group, axis=0) for label, group in cells.items()}
+
+    def __call__(
+        self, df: pd.DataFrame, out_dir: str | os.PathLike, records: list[JobRecord] | None = None
+    ) -> list[Path]:
+        key = f"{self.probe}/{self.metric}"
+        cells = self.panels(records or [])
+        row_labels = list(dict.fromkeys(r for r, _ in cells))
+        col_labels = list(dict.fromkeys(c for _, c in cells))
+        fig, axes = plt.subplots(
+            len(row_labels), len(col_labels), figsize=(0.6 + 2.3 * len(col_labels), 0.4 + 2.3 * len(row_labels)),
+            squeeze=False,
+        )
+        image = None
+        for (i, r), (j, c) in ((a, b) for a in enumerate(row_labels) for b in enumerate(col_labels)):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if (r, c) not in cells:
+                ax.axis("off")
+                continue
+            matrix = cells[(r, c)]
+            image = ax.imshow(matrix, vmin=0.0, vmax=max(1.0, float(np.nanmax(matrix))), cmap="Blues")
+            if i == 0:
+                ax.set_title(c, fontsize=8)
+            if j == 0:
+                ax.set_ylabel(f"{r}\ntrue class" if r else "true class", fontsize=8)
+            if i == len(row_labels) - 1:
+                ax.set_xlabel("predicted class", fontsize=8)
+        if image is not None:
+            fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label=key)
+        path = Path(out_dir) / f"{_slug(self.name or f'{self.probe}_{self.metric}_grid')}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110)  # no tight_layout: it cannot place a colorbar shared by all axes
+        plt.close(fig)
+        return [path]
 
 
 @dataclass

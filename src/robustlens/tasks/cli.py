@@ -45,6 +45,38 @@ def _task_function(task: str) -> Callable[[Any], Any]:
     return task_wrapper(body)
 
 
+#: Hydra's command-line flags that take a value (``--info`` takes an optional one)
+_VALUE_FLAGS = {"-cd", "--config-dir", "-cp", "--config-path", "-cn", "--config-name", "-c", "--cfg",
+                "-p", "--package", "--experimental-rerun"}
+_INFO_CHOICES = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+
+
+def split_flags(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Hydra's flags (with their values) and the other arguments, each in their original order.
+
+    Why: Hydra parses with argparse, which rejects overrides on both sides of a flag
+    (``robustlens report <dir> -cd <conf> layout=x``); the CLI passes flags first so users
+    need not know that.
+    """
+    flags: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("-") and "=" not in arg:
+            flags.append(arg)
+            has_value = i + 1 < len(argv) and (
+                arg in _VALUE_FLAGS or (arg == "--info" and argv[i + 1] in _INFO_CHOICES)
+            )
+            if has_value:
+                flags.append(argv[i + 1])
+                i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return flags, rest
+
+
 def run_hydra_task(task: str, argv: list[str]) -> Any:
     import hydra
 
@@ -52,9 +84,10 @@ def run_hydra_task(task: str, argv: list[str]) -> Any:
     from robustlens.config.resolvers import register_resolvers
 
     register_resolvers()
-    if task == "report" and argv and not argv[0].startswith("-") and "=" not in argv[0]:
-        argv = [f"run_dir={argv[0]}", *argv[1:]]  # `robustlens report <dir>`
-    sys.argv = [f"robustlens {task}", *argv]
+    flags, rest = split_flags(argv)
+    if task == "report":  # `robustlens report <dir> ...`: the bare argument is the run dir
+        rest = [a if "=" in a else f"run_dir={a}" for a in rest]
+    sys.argv = [f"robustlens {task}", *flags, *rest]
     app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=task)(_task_function(task))
     return app()
 

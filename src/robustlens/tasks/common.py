@@ -31,7 +31,7 @@ RESOLVED_CONFIG_NAME = "config_resolved.yaml"
 TOP_LEVEL_KEYS = {
     "task_name", "tags", "seed", "ckpt_path", "optimized_metric", "data", "classifier", "training",
     "optimizer", "scheduler", "task", "trainer", "logger", "callbacks", "evaluation", "paths", "extras",
-    "generator", "generator_ckpt_path", "skip_if_complete", "run_dir", "table", "plots", "expected",
+    "generator", "generator_ckpt_path", "skip_if_complete", "run_dir", "table", "tables", "plots", "expected",
     "output_dir", "note", "report", "generator_training", "evaluate_after_fit",
 }
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from robustlens.report.collect import gather, gather_jobs, incomplete, write_tidy
 from robustlens.report.comparison import compare
 from robustlens.report.plots import PlotSkipped
-from robustlens.report.tables import TableSpec, build_table, to_latex, to_markdown, to_rich
+from robustlens.report.tables import Table, TableSpec, build_table, to_latex, to_markdown, to_rich
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,19 @@ def _table_spec(node: Any) -> TableSpec:
     if not isinstance(spec, TableSpec):
         raise TypeError(f"cfg.table must instantiate a TableSpec, got {type(spec).__name__}")
     return spec
+
+
+def _write_table(table: Table, out_dir: Path, stem: str, console: Console) -> list[str]:
+    """Write ``<stem>.md`` / ``<stem>.tex`` as the table's spec asks and print it; the written paths."""
+    written = []
+    if table.spec.format in ("markdown", "both"):
+        (out_dir / f"{stem}.md").write_text(to_markdown(table))
+        written.append(str(out_dir / f"{stem}.md"))
+    if table.spec.format in ("latex", "both"):
+        (out_dir / f"{stem}.tex").write_text(to_latex(table))
+        written.append(str(out_dir / f"{stem}.tex"))
+    console.print(to_rich(table))
+    return written
 
 
 def run_report(cfg: DictConfig, console: Console | None = None) -> dict[str, Any]:
@@ -55,20 +68,23 @@ def run_report(cfg: DictConfig, console: Console | None = None) -> dict[str, Any
         console.print(f"[red]no complete jobs under {run_dir}[/red]")
         return summary
 
-    spec = _table_spec(cfg.get("table"))
-    table = build_table(df, spec)
-    if spec.format in ("markdown", "both"):
-        (out_dir / "table.md").write_text(to_markdown(table))
-        files.append(str(out_dir / "table.md"))
-    if spec.format in ("latex", "both"):
-        (out_dir / "table.tex").write_text(to_latex(table))
-        files.append(str(out_dir / "table.tex"))
-    console.print(to_rich(table))
+    table = build_table(df, _table_spec(cfg.get("table")))
+    files += _write_table(table, out_dir, "table", console)
+    # further named tables (e.g. an experiment's layout); like a plot, one the results cannot fill
+    # is skipped with its reason instead of failing the report
+    summary["skipped_tables"] = []
+    for name, node in (cfg.get("tables") or {}).items():
+        try:
+            files += _write_table(build_table(df, _table_spec(node)), out_dir, name, console)
+        except (KeyError, ValueError) as why:
+            log.warning("skipped table %s: %s", name, why)
+            summary["skipped_tables"].append(f"{name}: {why}")
 
     for node in cfg.get("plots") or []:
         plot = instantiate(node, _convert_="all")
         try:
-            files += [str(p) for p in plot(df, out_dir / "plots")]
+            extra = {"records": records} if getattr(plot, "needs_records", False) else {}
+            files += [str(p) for p in plot(df, out_dir / "plots", **extra)]
         except PlotSkipped as why:
             log.warning("skipped plot: %s", why)
             summary["skipped_plots"].append(str(why))
