@@ -80,3 +80,19 @@ def test_experiment_layout_writes_its_tables_and_confusion_grids_through_the_cli
     assert "pgd_eps2_confusion_normalized_grid.png" in plots and "cfps_by_data_classifier_training.png" in plots
     assert not (out / "cfps_targeted.md").exists()  # no targeted probe in these results: table skipped
     assert "skipped table cfps_targeted" in (out / "report.log").read_text()
+
+
+def test_a_failing_plot_costs_neither_the_tables_nor_the_other_plots(tmp_path):
+    sweep = tmp_path / "multirun"
+    for i, mode in enumerate(["standard", "pgd_at"]):
+        write_job(sweep / str(i), {"clean/accuracy": 0.9, "worst_case/accuracy": 0.1 * i},
+                  sweep_params={"training.mode": mode})
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        # the first "plot" is not callable: it fails the way a buggy plot would
+        cfg = compose("report", overrides=[f"run_dir={sweep}", "table=robust_vs_conventional",
+                                           "+plots.0.group=training.mode"])
+    cfg.plots.insert(0, {"_target_": "builtins.dict"})
+    summary = run_report(cfg)
+    assert any("dict failed" in s for s in summary["skipped_plots"])
+    assert (sweep / "report" / "table.md").is_file()
+    assert (sweep / "report" / "plots" / "robust_vs_conventional_training.mode.png").is_file()

@@ -118,3 +118,16 @@ def test_confusion_grid_panels_follow_the_parameters_and_average_shared_cells(tm
         ConfusionGrid(probe="clean").panels(records)
     with pytest.raises(PlotSkipped, match=r"\['arch'\]"):
         ConfusionGrid(probe="pgd", rows=["arch"]).panels(records)
+
+
+def test_a_table_metric_that_matches_nothing_is_named_in_a_warning(df, caplog):
+    with caplog.at_level("WARNING", logger="robustlens.report.tables"):
+        table = build_table(df, TableSpec(rows=["training.mode"], metrics=["clean/accuracy", "pgd/severity"]))
+    assert list(table.mean.columns) == ["clean/accuracy"]
+    assert "['pgd/severity'] match no result" in caplog.text
+
+
+def test_bars_of_groups_with_one_job_each_have_no_error_bars_but_render(df, tmp_path):
+    one_job_each = df[df["seed"] == 0]  # standard and pgd_at: one job per group, so std is undefined
+    (path,) = RobustVsConventional(keys=["clean/accuracy", "pgd/accuracy"], group="training.mode")(one_job_each, tmp_path)
+    assert _is_png(path)

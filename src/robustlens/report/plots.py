@@ -201,15 +201,14 @@ class RobustVsConventional:
         if overall.empty:
             raise PlotSkipped(f"robust_vs_conventional: none of {self.keys} in the results")
         group = overall[self.group].astype(str) if self.group else pd.Series("all", index=overall.index)
-        stats = overall.assign(_g=group).pivot_table(index="_g", columns="key", values="value",
-                                                     aggfunc=["mean", "std"])
+        # groupby keeps the all-NaN std of single-job groups (pivot_table drops those columns)
+        stats = overall.assign(_g=group).groupby(["_g", "key"])["value"].agg(["mean", "std"]).unstack("key")
         keys = [k for k in self.keys if k in stats["mean"].columns]
         fig, ax = plt.subplots(figsize=(1.5 + 1.2 * len(stats), 3.5))
         width = 0.8 / len(keys)
         pos = np.arange(len(stats))
         for i, key in enumerate(keys):
-            ax.bar(pos + i * width, stats["mean"][key], width, label=key,
-                   yerr=stats["std"][key].fillna(0) if key in stats["std"] else None, capsize=3)
+            ax.bar(pos + i * width, stats["mean"][key], width, label=key, yerr=stats["std"][key].fillna(0), capsize=3)
         ax.set_xticks(pos + width * (len(keys) - 1) / 2, list(stats.index))
         ax.set_xlabel(self.group or "")
         ax.legend(fontsize=8)

@@ -8,6 +8,7 @@ LaTeX goes through ``DataFrame.to_latex`` (needs jinja2, a dependency of torch).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -16,6 +17,8 @@ from pydantic import Field
 from rich.table import Table as RichTable
 
 from robustlens.report.collect import param_columns
+
+log = logging.getLogger(__name__)
 
 Aggregate = Literal["mean", "mean_std", "none"]
 Format = Literal["markdown", "latex", "both"]
@@ -76,6 +79,10 @@ def _select(df: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
         out = out[out["class"].isna()]
     if spec.metrics:
         key = out["probe"] + "/" + out["metric"]
+        unmatched = [m for m in spec.metrics if not ((out["metric"] == m) | (key == m)).any()]
+        if unmatched:  # a misspelt key would otherwise just be a missing column
+            log.warning("table metrics %s match no result; the results have e.g. %s", unmatched,
+                        sorted(set(key))[:8])
         out = out[out["metric"].isin(spec.metrics) | key.isin(spec.metrics)]
     return out
 

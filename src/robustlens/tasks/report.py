@@ -88,6 +88,9 @@ def run_report(cfg: DictConfig, console: Console | None = None) -> dict[str, Any
         except PlotSkipped as why:
             log.warning("skipped plot: %s", why)
             summary["skipped_plots"].append(str(why))
+        except Exception as exc:  # a broken figure must not cost the tables and comparison after it
+            log.error("plot %s failed: %s", type(plot).__name__, exc, exc_info=True)
+            summary["skipped_plots"].append(f"{type(plot).__name__} failed: {exc}")
 
     expected = cfg.get("expected")
     if expected and expected.get("path"):
