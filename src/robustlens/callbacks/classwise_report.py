@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from lightning.pytorch import Callback, LightningModule, Trainer
 
+from robustlens.callbacks.wandb_logger import is_wandb_logger
 from robustlens.plots.classwise import (
     classwise_accuracy_bars,
     confusion_heatmap,
@@ -152,16 +153,8 @@ class ClasswiseReportCallback(Callback):
         if self.log_wandb:
             per_sample = getattr(pl_module, "per_sample", None)
             for logger in trainer.loggers:
-                if _is_wandb_logger(logger):
+                if is_wandb_logger(logger):
                     log_to_wandb(logger.experiment, report, class_names, self.written, per_sample)
-
-
-def _is_wandb_logger(logger: Any) -> bool:
-    try:
-        from lightning.pytorch.loggers import WandbLogger
-    except ImportError:  # pragma: no cover - lightning always ships it, wandb may be missing
-        return False
-    return isinstance(logger, WandbLogger)
 
 
 def write_report(

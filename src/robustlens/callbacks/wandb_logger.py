@@ -9,6 +9,11 @@ from typing import Any
 from lightning.pytorch.loggers import WandbLogger
 
 
+def is_wandb_logger(logger: Any) -> bool:
+    """Whether a Lightning logger writes to W&B (callbacks log tables and images only there)."""
+    return isinstance(logger, WandbLogger)
+
+
 def resolve_wandb_mode(mode: str | None) -> str:
     """``mode`` if given; else $WANDB_MODE; else online only when an API key is configured."""
     if mode:

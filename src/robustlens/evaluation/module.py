@@ -57,9 +57,10 @@ class EvaluationModule(L.LightningModule):
         self.probe_name: str | None = None
         self._columns: dict[str, list[Tensor]] = {}
         self._images: dict[str, Tensor] = {}
-        #: filled after a pass: metrics and per-sample table of the probe that ran
+        #: filled after a pass: metrics, per-sample table and first-batch images of the probe that ran
         self.last_metrics: dict[str, Any] = {}
         self.last_table: pd.DataFrame | None = None
+        self.last_images: dict[str, Tensor] = {}
         #: set by the evaluate task once all probes are done (read by report callbacks)
         self.results: dict[str, Any] | None = None
         self.per_sample: pd.DataFrame | None = None
@@ -113,6 +114,7 @@ class EvaluationModule(L.LightningModule):
         table = self._gather_table()
         self.last_metrics = metrics
         self.last_table = table
+        self.last_images = self._images
         for key, value in metrics.items():
             if isinstance(value, float) and key.count("/") == 1:
                 self.log(key, value, rank_zero_only=True, sync_dist=False)
