@@ -48,9 +48,11 @@ Measured 2026-11-29 on the project's idle 2-core CPU (load < 0.3 at the start),
   unaffected). (d) ``--mode none --agreement 24`` in float64: 'any' agrees on 24/24 codes (max
   |Δ‖Δl‖ₛ| 2.6e-10), 'min' on 15/24 (max 0.15). The 'min' disagreements are the search's own
   sensitivity, not batching: moving each start by 1e-12 and searching it alone changes the
-  minimal norm of 14/24 codes. After its first success the 'min' search keeps restarting inside
-  a shrinking ball whose surface touches the decision boundary, where a last-bit difference
-  decides whether a run ends adversarial. Exact per-sample agreement of batched and
+  minimal norm of 14/24 codes. Traced (ad hoc), the batched and single trajectories of the
+  differing codes separate by > 1e-9 already at evaluation 6–112, mostly inside the first run:
+  the softmax margin is saturated there (loss ≈ −0.99, a gradient computed with cancellation)
+  and 'min' steps are long (s·ρ = 0.125); 'any' steps 8× shorter and agrees. Once two runs end
+  at different points, ρ_cur differs and so does everything after. Exact per-sample agreement of batched and
   one-at-a-time search is tested on analytic models (tests/latent), where no such chaos exists.
 * GPU (target ≥ 50×): no GPU was lent to this session; not measured.
 """
