@@ -15,6 +15,7 @@ from robustlens.callbacks.classwise_report import ClasswiseReportCallback, parse
 from robustlens.evaluation.probe import ProbeOutput
 from robustlens.metrics.accuracy import ClasswiseAccuracy
 from robustlens.metrics.classwise import ClassFalseScores, ConfusionMatrix, ErrorFlow, TargetedSuccessMatrix
+from tests.wandb_utils import offline_wandb_media
 
 NAMES = ["zero", "one", "two"]
 LABELS = torch.tensor([0, 0, 1, 1, 2, 2])
@@ -128,19 +129,7 @@ def test_parse_results_rebuilds_vectors_from_class_keys():
 
 
 def test_callback_logs_to_offline_wandb_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    wandb = pytest.importorskip("wandb")
-    from lightning.pytorch.loggers import WandbLogger
-
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    logger = WandbLogger(save_dir=str(tmp_path), offline=True, project="robustlens-test")
-    try:
-        run_test(tmp_path, logger=logger)
-        run_dir = Path(logger.experiment.dir).parent
-    finally:
-        wandb.finish()
-    media = run_dir / "files" / "media"
+    media = offline_wandb_media(tmp_path, monkeypatch, lambda logger: run_test(tmp_path, logger=logger))
     tables = sorted(media.glob("table/**/*.table.json"))
     per_class = [t for t in tables if "per_class" in t.name]
     assert per_class, f"no per-class table in {tables}"

@@ -15,6 +15,7 @@ from robustlens.callbacks.latent_report import LatentReportCallback
 from robustlens.evaluation.latent_probes import LatentAdversarialProbe
 from robustlens.evaluation.module import EvaluationModule
 from robustlens.plots.latent import latent_image_grid, statistic_densities_figure
+from tests.wandb_utils import offline_wandb_media
 
 from .helpers import LinearGenerator, nearest_offset_classifier
 
@@ -71,16 +72,7 @@ def test_callback_writes_the_grid_and_densities_of_a_latent_probe(tmp_path: Path
 
 
 def test_callback_logs_the_figures_to_an_offline_wandb_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    wandb = pytest.importorskip("wandb")
-    from lightning.pytorch.loggers import WandbLogger
-
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    logger = WandbLogger(save_dir=str(tmp_path), offline=True, project="robustlens-test")
-    try:
-        _evaluate_lags(tmp_path, logger=logger)
-        run_dir = Path(logger.experiment.dir).parent
-    finally:
-        wandb.finish()
-    images = sorted(p.name for p in (run_dir / "files" / "media").glob("images/**/*.png"))
+    media = offline_wandb_media(tmp_path, monkeypatch, lambda logger: _evaluate_lags(tmp_path, logger=logger))
+    images = sorted(p.name for p in media.glob("images/**/*.png"))
     assert any("grid" in name for name in images), images
     assert any("densities" in name for name in images), images
