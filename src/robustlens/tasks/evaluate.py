@@ -105,7 +105,7 @@ def run_evaluation(
     started = started or time.time()
     output_dir = Path(cfg.paths.output_dir)
     probes = build_probes(cfg, datamodule.num_classes)
-    fingerprints = {name: config_fingerprint(cfg, probe=name) for name in probes}
+    fingerprints = probe_fingerprints(cfg, list(probes))
     # only probes finished under this very configuration are reused (a changed ε, data subset
     # or checkpoint makes every earlier probe result stale; another probe added or changed does not)
     finished = {
@@ -170,12 +170,13 @@ def _write(cfg, output_dir: Path, status: str, metrics, descriptions, completed:
     return payload
 
 
-def config_fingerprint(cfg: DictConfig, probe: str | None = None) -> str:
-    """A hash of everything that decides a probe's result (the config less paths and console options).
+def probe_fingerprints(cfg: DictConfig, names: list[str]) -> dict[str, str]:
+    """Per probe, a hash of everything that decides its result: the config less paths and console
+    options, and less the *other* probes' settings.
 
-    With ``probe``, the other probes' settings are left out: every probe draws its randomness per
-    sample (seed, sample index), never from the probes run before it, so adding a probe to a
-    finished evaluation reruns only the new one.
+    Why per probe: every probe draws its randomness per sample (seed, sample index), never from
+    the probes run before it, so adding or changing one probe of a finished evaluation must rerun
+    only that probe. The config is resolved once for all probes.
     """
     import hashlib
     import json
@@ -184,9 +185,13 @@ def config_fingerprint(cfg: DictConfig, probe: str | None = None) -> str:
     for volatile in ("paths", "extras", "logger", "callbacks", "skip_if_complete", "tags"):
         plain.pop(volatile, None)
     evaluation = plain.get("evaluation")
-    if probe is not None and isinstance(evaluation, dict) and isinstance(evaluation.get("probes"), dict):
-        evaluation["probes"] = {probe: evaluation["probes"].get(probe)}
-    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    all_probes = evaluation.get("probes") if isinstance(evaluation, dict) else None
+    fingerprints = {}
+    for name in names:
+        if isinstance(all_probes, dict):
+            evaluation["probes"] = {name: all_probes.get(name)}
+        fingerprints[name] = hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return fingerprints
 
 
 def _load_probe_table(output_dir: Path, name: str) -> pd.DataFrame | None:
