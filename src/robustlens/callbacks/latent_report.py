@@ -8,7 +8,6 @@ without W&B and, when a ``WandbLogger`` is attached, into the run as images.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from lightning import LightningModule, Trainer
@@ -17,8 +16,6 @@ from lightning.pytorch.callbacks import Callback
 from robustlens.callbacks.wandb_logger import is_wandb_logger
 from robustlens.plots.classwise import save_figure
 from robustlens.plots.latent import latent_grid_figure, statistic_densities_figure
-
-log = logging.getLogger(__name__)
 
 STATISTICS = ("latent_norm", "norm_growth", "image_l2s", "image_l1")
 

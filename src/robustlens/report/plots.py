@@ -48,11 +48,14 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")
 
 
-def _save(fig: plt.Figure, out_dir: str | os.PathLike, name: str) -> Path:
+def _save(fig: plt.Figure, out_dir: str | os.PathLike, name: str, tight: bool = True, dpi: int = 120) -> Path:
+    """Write ``fig`` as ``<out_dir>/<name>.png`` and close it (``tight=False`` for a colorbar shared by all axes,
+    which ``tight_layout`` cannot place)."""
     path = Path(out_dir) / f"{_slug(name)}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    if tight:
+        fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 
@@ -178,11 +181,7 @@ class ConfusionGrid:
                 ax.set_xlabel("predicted class", fontsize=8)
         if image is not None:
             fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label=key)
-        path = Path(out_dir) / f"{_slug(self.name or f'{self.probe}_{self.metric}_grid')}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)  # no tight_layout: it cannot place a colorbar shared by all axes
-        plt.close(fig)
-        return [path]
+        return [_save(fig, out_dir, self.name or f"{self.probe}_{self.metric}_grid", tight=False, dpi=110)]
 
 
 @dataclass

@@ -62,7 +62,7 @@ def run_report(cfg: DictConfig, console: Console | None = None) -> dict[str, Any
     summary: dict[str, Any] = {
         "run_dir": str(run_dir), "output_dir": str(out_dir), "jobs": len(records),
         "complete": len(records) - len(failed), "incomplete": len(failed), "files": files,
-        "skipped_plots": [], "reproduced": None,
+        "skipped_plots": [], "skipped_tables": [], "reproduced": None,
     }
     if df.empty:
         console.print(f"[red]no complete jobs under {run_dir}[/red]")
@@ -72,7 +72,6 @@ def run_report(cfg: DictConfig, console: Console | None = None) -> dict[str, Any
     files += _write_table(table, out_dir, "table", console)
     # further named tables (e.g. an experiment's layout); like a plot, one the results cannot fill
     # is skipped with its reason instead of failing the report
-    summary["skipped_tables"] = []
     for name, node in (cfg.get("tables") or {}).items():
         try:
             files += _write_table(build_table(df, _table_spec(node)), out_dir, name, console)
