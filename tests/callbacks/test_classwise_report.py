@@ -12,8 +12,8 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 
 from robustlens.callbacks.classwise_report import ClasswiseReportCallback, parse_results
-from robustlens.evaluation.probe import ProbeOutput
 from robustlens.metrics.accuracy import ClasswiseAccuracy
+from robustlens.metrics.base import ProbeOutput
 from robustlens.metrics.classwise import ClassFalseScores, ConfusionMatrix, ErrorFlow, TargetedSuccessMatrix
 from tests.wandb_utils import offline_wandb_media
 

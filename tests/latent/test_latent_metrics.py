@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from robustlens.evaluation.probe import ProbeOutput
+from robustlens.metrics.base import ProbeOutput
 from robustlens.metrics.latent import LatentAccuracy, LatentSeverity, PerturbationStats
 
 

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from robustlens.evaluation.probe import ProbeOutput
 from robustlens.metrics.accuracy import Accuracy, ClasswiseAccuracy
+from robustlens.metrics.base import ProbeOutput
 
 
 def out(labels, preds) -> ProbeOutput:

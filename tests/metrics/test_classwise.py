@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from robustlens.evaluation.probe import ProbeOutput
+from robustlens.metrics.base import ProbeOutput
 from robustlens.metrics.classwise import (
     ClassFalseScores,
     ConfusionMatrix,

@@ -8,7 +8,7 @@ import hydra.utils
 import pytest
 from omegaconf import OmegaConf
 
-from robustlens.evaluation.probe import ProbeMetric
+from robustlens.metrics.base import ProbeMetric
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "metric"
 EXPECTED = {

@@ -19,8 +19,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from robustlens.evaluation.probe import ProbeMetric, ProbeOutput
 from robustlens.metrics.accuracy import Accuracy, ClasswiseAccuracy
+from robustlens.metrics.base import ProbeMetric, ProbeOutput
 from robustlens.metrics.classwise import (
     ClassFalseScores,
     ConfusionMatrix,

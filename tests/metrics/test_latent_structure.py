@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from robustlens.evaluation.probe import ProbeOutput
+from robustlens.metrics.base import ProbeOutput
 from robustlens.metrics.latent_structure import (
     FeatureExtractor,
     LatentStructure,

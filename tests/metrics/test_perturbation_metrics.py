@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from robustlens.evaluation.probe import ProbeOutput
+from robustlens.metrics.base import ProbeOutput
 from robustlens.metrics.perturbation import NormStatistics, RobustAccuracyCurve
 
 

@@ -25,7 +25,8 @@ from torch import Tensor, nn
 
 from robustlens.attacks.base import Attack, AttackResult, predict
 from robustlens.attacks.targets import given_target, random_target
-from robustlens.evaluation.probe import Batch, Probe, ProbeContext, ProbeMetric, ProbeOutput
+from robustlens.evaluation.probe import Batch, Probe, ProbeContext
+from robustlens.metrics.base import ProbeMetric, ProbeOutput
 
 TARGET_MODES: tuple[str, ...] = ("none", "given", "random", "all")
 #: how many clean/adversarial images a probe hands on for grids

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from robustlens.evaluation.probe import Batch, Probe, ProbeContext, ProbeOutput
+from robustlens.evaluation.probe import Batch, Probe, ProbeContext
+from robustlens.metrics.base import ProbeOutput
 
 
 class CleanProbe(Probe):

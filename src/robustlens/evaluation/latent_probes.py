@@ -28,7 +28,8 @@ from torch import Tensor, nn
 
 from robustlens.attacks.base import frozen_parameters
 from robustlens.attacks.paper_a_search import misclassification_loss, search
-from robustlens.evaluation.probe import Batch, Probe, ProbeContext, ProbeMetric, ProbeOutput
+from robustlens.evaluation.probe import Batch, Probe, ProbeContext
+from robustlens.metrics.base import ProbeMetric, ProbeOutput
 from robustlens.models.generators.base import Generator, decay_factor, invert_by_gradient_search, scaled_l2
 from robustlens.utils.seeding import per_sample_randn, stream_id
 

@@ -22,7 +22,8 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from robustlens.evaluation.probe import Batch, Probe, ProbeContext, ProbeOutput
+from robustlens.evaluation.probe import Batch, Probe, ProbeContext
+from robustlens.metrics.base import ProbeOutput
 
 log = logging.getLogger("robustlens")
 

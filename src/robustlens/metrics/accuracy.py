@@ -19,7 +19,7 @@ from pydantic import Field
 from torch import Tensor
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
-from robustlens.evaluation.probe import ProbeMetric, ProbeOutput
+from robustlens.metrics.base import ProbeMetric, ProbeOutput
 
 NumClasses = Annotated[int, Field(ge=2)]
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from robustlens.evaluation.probe import ProbeMetric, ProbeOutput
 from robustlens.metrics.accuracy import (
     ConfusionState,
     NumClasses,
@@ -21,6 +20,7 @@ from robustlens.metrics.accuracy import (
     check_num_classes,
     safe_divide,
 )
+from robustlens.metrics.base import ProbeMetric, ProbeOutput
 
 
 def off_diagonal(matrix: Tensor) -> Tensor:

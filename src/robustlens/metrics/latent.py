@@ -27,7 +27,7 @@ from pydantic import Field
 from torch import Tensor
 from torchmetrics.utilities import dim_zero_cat
 
-from robustlens.evaluation.probe import ProbeMetric, ProbeOutput
+from robustlens.metrics.base import ProbeMetric, ProbeOutput
 
 NumClasses = Annotated[int, Field(ge=2)]
 PERTURBATION_KEYS: tuple[str, ...] = ("latent_norm", "norm_growth", "image_l2s", "image_l1")

@@ -27,8 +27,8 @@ from pydantic import Field
 from torch import Tensor, nn
 from torchmetrics.utilities import dim_zero_cat
 
-from robustlens.evaluation.probe import ProbeMetric, ProbeOutput
 from robustlens.metrics.accuracy import NumClasses, check_class_tensor, check_num_classes, safe_divide
+from robustlens.metrics.base import ProbeMetric, ProbeOutput
 
 EmbeddingMethod = Literal["pca", "tsne", "umap", "none"]
 

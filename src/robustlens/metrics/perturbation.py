@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from robustlens.evaluation.probe import ProbeMetric, ProbeOutput
+from robustlens.metrics.base import ProbeMetric, ProbeOutput
 
 STAT_NAMES: tuple[str, ...] = ("mean", "std", "min", "q25", "median", "q75", "max")
 
