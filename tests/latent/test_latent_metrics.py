@@ -1,4 +1,4 @@
-"""Latent metrics against hand-computed values (definitions in methods.md A.2)."""
+"""Latent metrics against hand-computed values (definitions in docs/metrics.md)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ def _norm(v: torch.Tensor, norm: str) -> float:
 
 
 def reference_search(loss_grad, x0, *, rho, steps, s, restarts, mode, norm, noise, radius):
-    """methods.md A.4 for ONE sample, written as plainly as possible (the authors' loop)."""
+    """A.4 (docs/latent-search.md) for ONE sample, written as plainly as possible (the authors' loop)."""
     rho_cur, best, best_norm, evals = rho, None, math.inf, 0
     first_final, found_any = None, False
     for r in range(restarts):

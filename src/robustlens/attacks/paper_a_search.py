@@ -1,4 +1,4 @@
-"""Paper A's projected-gradient search ("PGDAdversary", ``methods.md`` A.4), batched over samples.
+"""Paper A's projected-gradient search ("PGDAdversary", A.4; `docs/latent-search.md`), batched over samples.
 
 Why a batched rewrite: the authors search one sample at a time, which leaves a CPU or GPU
 mostly idle on 600 codes × 12 restarts × 50 steps. Here every sample keeps its *own*
@@ -159,6 +159,10 @@ def search(
 ) -> SearchResult:
     """Run A.4's search from every row of ``start`` [B, ...]; see the module docstring.
 
+    One iteration of the loop below is one objective+gradient evaluation of every sample that
+    is still searching: the samples that begin a run draw their start, all active samples are
+    evaluated, the unsuccessful ones step and project, and the runs that ended are booked.
+
     Args:
         objective: ``(points, rows) -> L``; ``L > 0`` means misclassified. Must be
             per-sample (no coupling between rows), e.g. :func:`misclassification_loss` on a
@@ -170,6 +174,52 @@ def search(
         bounds: valid range of ``start + p`` (image space); used only when not ``faithful``.
         draws: precomputed :func:`random_start_draws` (tests, reference comparisons).
     """
+    _check_arguments(mode, norm, rho, steps, restarts)
+    start = start.detach()
+    if random_start and draws is None:
+        draws = random_start_draws(
+            start.shape[0],
+            tuple(start.shape[1:]),
+            restarts,
+            norm,
+            index=index,
+            seed=seed,
+            stream=stream,
+            generator=generator,
+            device=start.device,
+            dtype=start.dtype,
+        )
+    rules = _Rules(
+        mode=mode,
+        norm=norm,
+        steps=steps,
+        rel_step=rel_step,
+        restarts=restarts,
+        faithful=faithful,
+        clip=bounds if (bounds is not None and not faithful) else None,
+    )
+    state = _SearchState.initial(start, rho)
+    while True:
+        active = (~state.finished).nonzero().squeeze(1)
+        if active.numel() == 0:
+            break
+        _begin_runs(state, active[state.t[active] == 0], start, draws if random_start else None, rules)
+        loss, grad = _value_and_grad(objective, start, state.p, active)
+        state.grad_evals[active] += 1
+        success = loss > 0
+        direction, zero = _ascent_direction(grad, norm)
+        stepping = ~success & ~zero
+        srows = active[stepping]
+        if srows.numel():
+            _step(state, srows, direction[stepping], start, rules)
+        ending = success | zero
+        ending[stepping] = state.t[srows] >= steps
+        if ending.any():
+            _end_runs(state, active[ending], success[ending], rules)
+    return state.result(norm)
+
+
+def _check_arguments(mode: str, norm: str, rho: float, steps: int, restarts: int) -> None:
     if mode not in ("any", "min"):
         raise ValueError(f"mode must be 'any' or 'min', got {mode!r}")
     if norm not in ("scaled_l2", "l2", "linf"):
@@ -178,109 +228,165 @@ def search(
         raise ValueError(f"rho must be a finite number >= 0, got {rho!r}")
     if steps < 1 or restarts < 1:
         raise ValueError(f"steps and restarts must be >= 1, got steps={steps}, restarts={restarts}")
-    start = start.detach()
-    b, shape, dev = start.shape[0], tuple(start.shape[1:]), start.device
-    view = (-1,) + (1,) * len(shape)
-    if random_start:
-        if draws is None:
-            draws = random_start_draws(
-                b,
-                shape,
-                restarts,
-                norm,
-                index=index,
-                seed=seed,
-                stream=stream,
-                generator=generator,
-                device=dev,
-                dtype=start.dtype,
-            )
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """The search's settings that every step needs (A.4's T, s, R, mode, norm; faithful; clip range)."""
+
+    mode: str
+    norm: str
+    steps: int
+    rel_step: float
+    restarts: int
+    faithful: bool
+    clip: tuple[float, float] | None
+
+
+@dataclass
+class _SearchState:
+    """Every sample's own book-keeping; all tensors have one row per sample of the batch.
+
+    ``p`` is the current run's perturbation, ``best``/``best_norm`` the smallest successful one
+    so far, ``first_final`` the first run's last point (returned when nothing is found),
+    ``run``/``t`` the restart and step numbers of the current run, ``rho_cur`` the radius
+    ('min' shrinks it to the best norm), ``finished`` whether the sample stopped searching.
+    """
+
+    rho_cur: Tensor
+    p: Tensor
+    best: Tensor
+    best_norm: Tensor
+    first_final: Tensor
+    found: Tensor
+    run: Tensor
+    t: Tensor
+    finished: Tensor
+    grad_evals: Tensor
+
+    @classmethod
+    def initial(cls, start: Tensor, rho: float) -> _SearchState:
+        b, dev = start.shape[0], start.device
+
+        def flags() -> Tensor:
+            return torch.zeros(b, dtype=torch.bool, device=dev)
+
+        def counts() -> Tensor:
+            return torch.zeros(b, dtype=torch.long, device=dev)
+
+        return cls(
+            rho_cur=torch.full((b,), float(rho), device=dev, dtype=start.dtype),
+            p=torch.zeros_like(start),
+            best=torch.zeros_like(start),
+            best_norm=torch.full((b,), math.inf, device=dev, dtype=start.dtype),
+            first_final=torch.zeros_like(start),
+            found=flags(),
+            run=counts(),
+            t=counts(),
+            finished=flags(),
+            grad_evals=counts(),
+        )
+
+    def result(self, norm: str) -> SearchResult:
+        """The best successful perturbation, else the first run's final one."""
+        delta = torch.where(self.found.view(_rows_view(self.p)), self.best, self.first_final)
+        return SearchResult(
+            delta=delta, found=self.found, norm=search_norm(delta, norm), grad_evals=self.grad_evals
+        )
+
+
+def _rows_view(x: Tensor) -> tuple[int, ...]:
+    """The shape that broadcasts a per-row vector over a tensor shaped like ``x``."""
+    return (-1,) + (1,) * (x.ndim - 1)
+
+
+def _clip_rows(state: _SearchState, rows: Tensor, start: Tensor, rules: _Rules) -> None:
+    """Keep ``start + p`` of ``rows`` inside the valid range (non-faithful image-space search)."""
+    if rules.clip is not None:
+        state.p[rows] = (start[rows] + state.p[rows]).clamp(*rules.clip) - start[rows]
+
+
+def _begin_runs(
+    state: _SearchState,
+    fresh: Tensor,
+    start: Tensor,
+    draws: tuple[Tensor, Tensor] | None,
+    rules: _Rules,
+) -> None:
+    """Rows that begin a run draw their start, scaled by their current radius (0 without draws)."""
+    if not fresh.numel():
+        return
+    view = _rows_view(start)
+    if draws is not None:
         noise, radius = draws
-    clip = bounds if (bounds is not None and not faithful) else None
-
-    rho_cur = torch.full((b,), float(rho), device=dev, dtype=start.dtype)
-    p = torch.zeros_like(start)
-    best = torch.zeros_like(start)
-    best_norm = torch.full((b,), math.inf, device=dev, dtype=start.dtype)
-    first_final = torch.zeros_like(start)
-    found = torch.zeros(b, dtype=torch.bool, device=dev)
-    run = torch.zeros(b, dtype=torch.long, device=dev)  # restart number of the current run
-    t = torch.zeros(b, dtype=torch.long, device=dev)  # steps taken in the current run
-    finished = torch.zeros(b, dtype=torch.bool, device=dev)
-    grad_evals = torch.zeros(b, dtype=torch.long, device=dev)
-
-    def end_runs(rows: Tensor, success: Tensor) -> None:
-        """Book-keeping when the runs of ``rows`` end (``success``: they reached L > 0)."""
-        pr = p[rows]
-        first = run[rows] == 0
-        first_final[rows[first]] = pr[first]
-        if success.any():
-            srows, sp = rows[success], pr[success]
-            sn = search_norm(sp, norm)
-            if mode == "any":
-                best[srows], best_norm[srows] = sp, sn
-                found[srows] = True
-                finished[srows] = True
-            else:
-                # faithful: the authors' strict '<'. Default: a run that ends on the ρ_cur sphere
-                # ties with the best norm up to rounding, and which of the two equally small points
-                # is kept would then depend on batch-size-dependent rounding; demand a real gain.
-                bound = best_norm[srows] if faithful else best_norm[srows] * (1 - TIE_RTOL)
-                better = sn < bound
-                brow = srows[better]
-                best[brow], best_norm[brow], rho_cur[brow] = sp[better], sn[better], sn[better]
-                found[srows] = True
-                if not faithful:
-                    finished[brow[sn[better] <= 0]] = True
-        run[rows] += 1
-        t[rows] = 0
-        finished[rows[run[rows] >= restarts]] = True
-
-    while True:
-        active = (~finished).nonzero().squeeze(1)
-        if active.numel() == 0:
-            break
-        # rows that begin a run now draw their start (scaled by their current radius)
-        fresh = active[t[active] == 0]
-        if fresh.numel():
-            if random_start:
-                r = run[fresh]
-                u = noise[fresh, r]
-                rad = radius[fresh, r] * rho_cur[fresh]
-                if norm == "linf":
-                    p[fresh] = (2 * u - 1) * rad.view(view)
-                else:
-                    p[fresh] = u / search_norm(u, norm).clamp_min(1e-30).view(view) * rad.view(view)
-            else:
-                p[fresh] = 0
-            if clip is not None:
-                p[fresh] = (start[fresh] + p[fresh]).clamp(*clip) - start[fresh]
-        points = (start[active] + p[active]).requires_grad_(True)
-        with torch.enable_grad():
-            loss = objective(points, active)
-            (grad,) = torch.autograd.grad(loss.sum(), points)
-        loss, grad = loss.detach(), grad.detach()
-        grad_evals[active] += 1
-        success = loss > 0
-        if norm == "linf":
-            direction = grad.sign()
-            zero = grad.flatten(1).abs().amax(dim=1) == 0
+        r = state.run[fresh]
+        u = noise[fresh, r]
+        rad = radius[fresh, r] * state.rho_cur[fresh]
+        if rules.norm == "linf":
+            state.p[fresh] = (2 * u - 1) * rad.view(view)
         else:
-            gn = search_norm(grad, norm)
-            zero = gn == 0
-            direction = grad / gn.clamp_min(1e-30).view(view)
-        stepping = ~success & ~zero
-        srows = active[stepping]
-        if srows.numel():
-            step = rho_cur[srows].view(view) * rel_step * direction[stepping]
-            p[srows] = _project(p[srows] + step, rho_cur[srows], norm)
-            if clip is not None:
-                p[srows] = (start[srows] + p[srows]).clamp(*clip) - start[srows]
-            t[srows] += 1
-        ending = success | zero
-        ending[stepping] = t[srows] >= steps
-        if ending.any():
-            end_runs(active[ending], success[ending])
+            state.p[fresh] = u / search_norm(u, rules.norm).clamp_min(1e-30).view(view) * rad.view(view)
+    else:
+        state.p[fresh] = 0
+    _clip_rows(state, fresh, start, rules)
 
-    delta = torch.where(found.view(view), best, first_final)
-    return SearchResult(delta=delta, found=found, norm=search_norm(delta, norm), grad_evals=grad_evals)
+
+def _value_and_grad(objective: Objective, start: Tensor, p: Tensor, active: Tensor) -> tuple[Tensor, Tensor]:
+    """The objective and its gradient at ``start + p`` of the ``active`` rows (one batched pass)."""
+    points = (start[active] + p[active]).requires_grad_(True)
+    with torch.enable_grad():
+        loss = objective(points, active)
+        (grad,) = torch.autograd.grad(loss.sum(), points)
+    return loss.detach(), grad.detach()
+
+
+def _ascent_direction(grad: Tensor, norm: str) -> tuple[Tensor, Tensor]:
+    """The unit step direction in the search norm, and which rows have a zero gradient."""
+    if norm == "linf":
+        return grad.sign(), grad.flatten(1).abs().amax(dim=1) == 0
+    gn = search_norm(grad, norm)
+    return grad / gn.clamp_min(1e-30).view(_rows_view(grad)), gn == 0
+
+
+def _step(state: _SearchState, rows: Tensor, direction: Tensor, start: Tensor, rules: _Rules) -> None:
+    """One step ``ρ_cur · s · direction`` of ``rows``, projected onto their ball (and clipped)."""
+    step = state.rho_cur[rows].view(_rows_view(direction)) * rules.rel_step * direction
+    state.p[rows] = _project(state.p[rows] + step, state.rho_cur[rows], rules.norm)
+    _clip_rows(state, rows, start, rules)
+    state.t[rows] += 1
+
+
+def _end_runs(state: _SearchState, rows: Tensor, success: Tensor, rules: _Rules) -> None:
+    """Book-keeping when the runs of ``rows`` end (``success``: they reached L > 0)."""
+    pr = state.p[rows]
+    first = state.run[rows] == 0
+    state.first_final[rows[first]] = pr[first]
+    if success.any():
+        srows, sp = rows[success], pr[success]
+        sn = search_norm(sp, rules.norm)
+        if rules.mode == "any":
+            state.best[srows], state.best_norm[srows] = sp, sn
+            state.found[srows] = True
+            state.finished[srows] = True
+        else:
+            _keep_if_smaller(state, srows, sp, sn, rules.faithful)
+    state.run[rows] += 1
+    state.t[rows] = 0
+    state.finished[rows[state.run[rows] >= rules.restarts]] = True
+
+
+def _keep_if_smaller(state: _SearchState, srows: Tensor, sp: Tensor, sn: Tensor, faithful: bool) -> None:
+    """'min': a successful run replaces the best point when smaller, and ρ_cur shrinks to its norm.
+
+    faithful: the authors' strict '<'. Default: a run that ends on the ρ_cur sphere ties with the
+    best norm up to rounding, and which of the two equally small points is kept would then depend
+    on batch-size-dependent rounding; demand a real gain (``TIE_RTOL``), and stop a sample whose
+    radius reached 0 (nothing smaller exists).
+    """
+    bound = state.best_norm[srows] if faithful else state.best_norm[srows] * (1 - TIE_RTOL)
+    better = sn < bound
+    brow = srows[better]
+    state.best[brow], state.best_norm[brow], state.rho_cur[brow] = sp[better], sn[better], sn[better]
+    state.found[srows] = True
+    if not faithful:
+        state.finished[brow[sn[better] <= 0]] = True

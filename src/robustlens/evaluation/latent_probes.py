@@ -1,4 +1,4 @@
-"""Paper A's latent-space probes (``methods.md`` A.1–A.2): LGA, LRA, LLNA, LAGA/LARA, LAGS/LARS.
+"""Paper A's latent-space probes (A.1–A.2; definitions in `docs/metrics.md`): LGA, LRA, LLNA, LAGA/LARA, LAGS/LARS.
 
 Every probe gets the class-conditional generator from ``context.generator`` (a
 :class:`~robustlens.models.generators.base.Generator` decoding to [0,1]) and works on codes
