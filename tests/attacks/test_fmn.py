@@ -34,8 +34,8 @@ def test_binary_linear_minimal_norm_is_analytic(norm):
     expected = _pairwise_distance(model, x, y, 1 - y, norm)
     res = FMN(norm=norm, steps=100)(model, x, y)
     assert res.success.all()
-    assert torch.allclose(res.extra["min_norm"], expected, rtol=5e-3)
-    assert (res.extra["min_norm"] >= expected * (1 - 1e-6)).all()  # nothing below the true minimum
+    assert torch.allclose(res.minimal_norm, expected, rtol=5e-3)
+    assert (res.minimal_norm >= expected * (1 - 1e-6)).all()  # nothing below the true minimum
 
 
 @pytest.mark.parametrize("norm", ["l2", "linf"])
@@ -52,8 +52,8 @@ def test_multiclass_linear_respects_pairwise_lower_bound(norm):
     lower = lower.min(1).values
     res = FMN(norm=norm, steps=150)(model, x, y)
     assert res.success.all()
-    assert (res.extra["min_norm"] >= lower * (1 - 1e-6)).all()
-    assert (res.extra["min_norm"] <= lower * 1.5).mean(dtype=torch.float64) > 0.8
+    assert (res.minimal_norm >= lower * (1 - 1e-6)).all()
+    assert (res.minimal_norm <= lower * 1.5).mean(dtype=torch.float64) > 0.8
 
 
 def test_targeted_reaches_target_no_closer_than_its_boundary():
@@ -67,7 +67,7 @@ def test_targeted_reaches_target_no_closer_than_its_boundary():
     assert res.success.float().mean() > 0.9
     lower = _pairwise_distance(model, x, y, t, "l2")
     ok = res.success
-    assert (res.extra["min_norm"][ok] >= lower[ok] * (1 - 1e-6)).all()
+    assert (res.minimal_norm[ok] >= lower[ok] * (1 - 1e-6)).all()
 
 
 def test_result_fields_on_trained_model():
@@ -77,7 +77,7 @@ def test_result_fields_on_trained_model():
     res = FMN(norm="linf", steps=30)(model, x, y)
     fresh = model(res.x_adv).argmax(1)
     assert torch.equal(res.success, fresh.ne(y))
-    mn = res.extra["min_norm"]
+    mn = res.minimal_norm
     assert torch.isinf(mn[~res.success]).all()
     assert torch.allclose(mn[res.success], res.norm[res.success], atol=1e-5)
     clean_wrong = model(x).argmax(1).ne(y)
@@ -86,7 +86,7 @@ def test_result_fields_on_trained_model():
 
 
 def test_never_adversarial_gives_inf_and_final_norm():
-    # a constant classifier can never be fooled: min_norm must be +inf, success False
+    # a constant classifier can never be fooled: minimal_norm must be +inf, success False
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(DIM, 3))
     with torch.no_grad():
         model[1].weight.zero_()
@@ -95,7 +95,7 @@ def test_never_adversarial_gives_inf_and_final_norm():
     y = torch.zeros(6, dtype=torch.long)
     res = FMN(norm="l2", steps=10)(model, x, y)
     assert not res.success.any()
-    assert torch.isinf(res.extra["min_norm"]).all()
+    assert torch.isinf(res.minimal_norm).all()
     assert torch.isfinite(res.norm).all()
 
 

@@ -39,7 +39,7 @@ def test_untargeted_output_fields(setup):
     assert torch.equal(out.preds[:8], model(out.images["adversarial"]).argmax(1))
     assert torch.equal(out.success, out.preds.ne(y))
     assert (out.norm <= 0.05 + 1e-6).all() and out.target is None and out.inputs is None
-    assert probe.is_attack and probe.name == "pgd"
+    assert probe.in_worst_case and probe.name == "pgd"
     probe.update_metrics(out)
     assert probe.metrics["norm"].compute()["norm_max"] <= 0.05 + 1e-6
 
@@ -100,16 +100,17 @@ def test_all_targets_matrix(setup):
             assert out.target[i] == max(t for t in range(K) if t != y[i])
 
 
-def test_min_norm_passed_on_for_the_curve(setup):
+def test_minimal_norms_reach_the_curve_through_norm_and_success(setup):
     model, batch = setup
     curve = RobustAccuracyCurve([0.0, 0.05, 1.0])
     probe = AttackProbe(FMN("linf", steps=30), metrics={"curve": curve})
     out = probe.run(model, batch, ProbeContext())
-    assert "min_norm" in out.values
+    assert "min_norm" not in out.values and not probe.in_worst_case
     probe.update_metrics(out)
     r = curve.compute()
     correct = out.clean_preds.eq(out.labels)
-    expected = (correct & (out.values["min_norm"] > 0.05)).float().mean()
+    minimal = torch.where(out.success, out.norm, torch.full_like(out.norm, float("inf")))
+    expected = (correct & (minimal > 0.05)).float().mean()
     assert r["robust_accuracy@0.05"].item() == pytest.approx(expected.item())
     assert r["robust_accuracy@0"].item() >= r["robust_accuracy@0.05"].item() >= r["robust_accuracy@1"].item()
 
@@ -128,3 +129,4 @@ def test_refuses_missing_attack_and_mismatched_mode():
 def test_describe_includes_attack_parameters():
     d = AttackProbe(PGD(0.3, 0.01, 40), name="pgd_linf").describe()
     assert d["name"] == "pgd_linf" and d["attack"]["eps"] == 0.3 and d["attack"]["steps"] == 40
+    assert d["attack"]["kind"] == "bounded" and d["in_worst_case"] is True

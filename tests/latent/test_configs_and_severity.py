@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
+from robustlens.attacks.base import BoundedAttack, MinimalNormAttack
 from robustlens.attacks.severity import PaperABoundedAttack, PaperASeverity
 from robustlens.evaluation.latent_probes import LatentAccuracyProbe, LatentAdversarialProbe, LatentNoiseProbe
 from robustlens.metrics.latent import LatentAccuracy, LatentSeverity, PerturbationStats
@@ -53,8 +54,13 @@ def test_probe_configs_instantiate(name):
 )
 def test_attack_configs_instantiate(name, cls, rho, norm):
     atk = instantiate(OmegaConf.load(CONF / "attack" / f"{name}.yaml"))
-    assert type(atk) is cls and atk.eps == rho and atk.norm == norm
+    assert type(atk) is cls and atk.rho == rho and atk.norm == norm
     assert atk.mode == ("min" if cls is PaperASeverity else "any")
+    # the kind is the type: a severity search has a cap but no budget
+    assert isinstance(atk, MinimalNormAttack) == (cls is PaperASeverity)
+    assert isinstance(atk, BoundedAttack) == (cls is PaperABoundedAttack)
+    if cls is PaperABoundedAttack:
+        assert atk.eps == rho
 
 
 def _two_class_model(n: int, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
@@ -107,7 +113,7 @@ def test_linf_bounded_attack_stays_in_box():
     model, _ = _two_class_model(16, seed=4)
     x = torch.rand(20, 1, 4, 4, generator=torch.Generator().manual_seed(5))
     y = model(x).argmax(1)
-    res = PaperABoundedAttack(rho=0.075, norm="linf")(model, x, y, index=torch.arange(20))
+    res = PaperABoundedAttack(rho=0.075, norm="linf", steps=25)(model, x, y, index=torch.arange(20))
     assert (res.norm <= 0.075 + 1e-6).all()
     assert ((res.x_adv >= 0) & (res.x_adv <= 1)).all()
     assert (res.iterations <= 25).all() and (res.iterations >= 1).all()

@@ -1,6 +1,17 @@
-"""Attacks, perturbations and corruptions: ``attack(model, x, y[, target], index=...) -> AttackResult``."""
+"""Attacks, perturbations and corruptions: ``attack(model, x, y[, target], index=...) -> AttackResult``.
 
-from robustlens.attacks.base import Attack, AttackInputError, AttackResult
+The kinds (bounded, minimal-norm, perturbation) are types in :mod:`robustlens.attacks.base`;
+``docs/attacks.md`` describes every attack and how to add one.
+"""
+
+from robustlens.attacks.base import (
+    Attack,
+    AttackInputError,
+    AttackResult,
+    BoundedAttack,
+    MinimalNormAttack,
+    Perturbation,
+)
 from robustlens.attacks.fgsm import FGSM
 from robustlens.attacks.fmn import FMN
 from robustlens.attacks.natural import Brightness, Contrast, Rotation, Scaling, Translation
@@ -8,6 +19,6 @@ from robustlens.attacks.noise import GaussianNoise
 from robustlens.attacks.pgd import PGD
 
 __all__ = [
-    "FGSM", "FMN", "PGD", "Attack", "AttackInputError", "AttackResult", "Brightness", "Contrast",
-    "GaussianNoise", "Rotation", "Scaling", "Translation",
+    "FGSM", "FMN", "PGD", "Attack", "AttackInputError", "AttackResult", "BoundedAttack", "Brightness",
+    "Contrast", "GaussianNoise", "MinimalNormAttack", "Perturbation", "Rotation", "Scaling", "Translation",
 ]

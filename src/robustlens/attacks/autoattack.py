@@ -30,7 +30,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from robustlens.attacks import _steps
-from robustlens.attacks.base import Attack, AttackInputError, predict
+from robustlens.attacks.base import AttackInputError, BoundedAttack, predict
 
 _REF_NORM = {"linf": "Linf", "l2": "L2"}
 
@@ -41,7 +41,7 @@ def _fork_rng(x: Tensor):
     return torch.random.fork_rng(devices=devices)
 
 
-class _ReferenceAttack(Attack):
+class _ReferenceAttack(BoundedAttack):
     """Shared parameters and book-keeping of the pyautoattack adapters."""
 
     reference_name = ""
@@ -62,20 +62,15 @@ class _ReferenceAttack(Attack):
                 "normalisation inside the model"
             )
         super().__init__(norm=norm, bounds=bounds, targeted=False)
-        self._eps = float(eps)
+        self.eps = float(eps)
         self.seed = int(seed)
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "type": type(self).__name__, "reference": self.reference_name, "library": "pyautoattack",
-            "library_version": pyautoattack.__version__, "torch_version": torch.__version__,
-            "eps": self._eps, "norm": self.norm, "seed": self.seed, **self._params(),
-        }
+    def _describe_extra(self) -> dict[str, Any]:
+        """The reference implementation and the versions its numbers depend on."""
+        return {"reference": self.reference_name, "library": "pyautoattack",
+                "library_version": pyautoattack.__version__, "torch_version": torch.__version__}
 
-    def _params(self) -> dict[str, Any]:
-        return {}
-
-    def _budget(self, num_classes: int) -> int:
+    def _query_budget(self, num_classes: int) -> int:
         raise NotImplementedError
 
     def _run_reference(self, model: nn.Module, x: Tensor, y: Tensor, num_classes: int) -> Tensor:
@@ -89,7 +84,7 @@ class _ReferenceAttack(Attack):
         num_classes = predict(model, x[:1]).shape[1]
         with _fork_rng(x):
             x_adv = self._run_reference(model, x, y, num_classes)
-        budget = torch.full((x.shape[0],), self._budget(num_classes), dtype=torch.long, device=x.device)
+        budget = torch.full((x.shape[0],), self._query_budget(num_classes), dtype=torch.long, device=x.device)
         return x_adv.to(x.dtype), budget, {}
 
 
@@ -120,17 +115,14 @@ class APGDCE(_ReferenceAttack):
             raise AttackInputError("steps and restarts must be >= 1")
         self.steps, self.restarts, self.rho = int(steps), int(restarts), float(rho)
 
-    def _params(self) -> dict[str, Any]:
-        return {"steps": self.steps, "restarts": self.restarts, "rho": self.rho, "loss": "ce"}
-
-    def _budget(self, num_classes: int) -> int:
+    def _query_budget(self, num_classes: int) -> int:
         return self.steps * self.restarts
 
     def reference(self, model: nn.Module, device: torch.device | str) -> APGDAttack:
         """The reference attack object this adapter runs (exposed for agreement tests)."""
         return APGDAttack(
             model, n_iter=self.steps, norm=_REF_NORM[self.norm], n_restarts=self.restarts,
-            eps=self._eps, seed=self.seed, loss="ce", eot_iter=1, rho=self.rho, device=device,
+            eps=self.eps, seed=self.seed, loss="ce", eot_iter=1, rho=self.rho, device=device,
             logger=logging.getLogger("auto-attack"),
         )
 
@@ -163,11 +155,7 @@ class APGDT(_ReferenceAttack):
         self.steps, self.restarts, self.rho = int(steps), int(restarts), float(rho)
         self.target_classes = int(target_classes)
 
-    def _params(self) -> dict[str, Any]:
-        return {"steps": self.steps, "restarts": self.restarts, "rho": self.rho,
-                "target_classes": self.target_classes, "loss": "dlr-targeted"}
-
-    def _budget(self, num_classes: int) -> int:
+    def _query_budget(self, num_classes: int) -> int:
         return self.steps * self.restarts * min(self.target_classes, num_classes - 1)
 
     def reference(
@@ -176,7 +164,7 @@ class APGDT(_ReferenceAttack):
         """The reference attack object (target count capped at ``num_classes − 1``)."""
         return APGDAttack_targeted(
             model, n_iter=self.steps, norm=_REF_NORM[self.norm], n_restarts=self.restarts,
-            eps=self._eps, seed=self.seed, eot_iter=1, rho=self.rho,
+            eps=self.eps, seed=self.seed, eot_iter=1, rho=self.rho,
             n_target_classes=min(self.target_classes, num_classes - 1), device=device,
             logger=logging.getLogger("auto-attack"),
         )
@@ -208,10 +196,7 @@ class AutoAttack(_ReferenceAttack):
         self.version = version
         self.batch_size = int(batch_size)
 
-    def _params(self) -> dict[str, Any]:
-        return {"version": self.version, "batch_size": self.batch_size}
-
-    def _budget(self, num_classes: int) -> int:
+    def _query_budget(self, num_classes: int) -> int:
         targets = min(9, num_classes - 1)
         return 100 + 100 * targets + 100 * targets + 5000  # APGD-CE, APGD-T, FAB-T, Square queries
 
@@ -220,7 +205,7 @@ class AutoAttack(_ReferenceAttack):
     ) -> pyautoattack.AutoAttack:
         """The reference AutoAttack object (target counts capped at ``num_classes − 1``)."""
         aa = pyautoattack.AutoAttack(
-            model, eps=self._eps, norm=_REF_NORM[self.norm], seed=self.seed, version=self.version,
+            model, eps=self.eps, norm=_REF_NORM[self.norm], seed=self.seed, version=self.version,
             device=device,
         )
         aa.apgd_targeted.n_target_classes = min(aa.apgd_targeted.n_target_classes, num_classes - 1)

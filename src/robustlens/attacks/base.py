@@ -2,15 +2,29 @@
 
 An attack takes a classifier that maps [0,1] images to logits and a batch ``(x, y)``;
 it returns the perturbed batch plus per-sample facts. It knows nothing of Lightning,
-Hydra or logging (see ``architecture.md``). The base class owns everything that must
-be identical for all attacks, so that no attack can get it wrong on its own:
+Hydra or logging (``docs/architecture.md``). The kinds are types, as in Foolbox 3
+(``FixedEpsilonAttack``, ``MinimizationAttack``), so that what a result means follows from
+the class and not from a flag (``docs/attacks.md``):
+
+* :class:`BoundedAttack`: has a budget ``eps`` in its norm; may enter the worst case;
+* :class:`MinimalNormAttack`: searches the smallest adversarial perturbation; its
+  ``AttackResult.norm`` is that size per sample, so robust accuracy at any budget can be
+  read off one run; never part of a bounded worst case;
+* :class:`Perturbation`: noise, corruptions and natural transforms: not attacks.
+
+The base class owns everything that must be identical for all attacks, so that no attack can
+get it wrong on its own:
 
 * input checks (range, finite values, logits not probabilities, ε ≥ 0, known norm);
 * parameters frozen (``requires_grad=False``) for speed and restored afterwards;
-* gradients enabled even when called under ``torch.no_grad``/``inference_mode=False``
-  Lightning test loops (pitfall 1 in ``landscape.md``);
+* gradients enabled even when called under ``torch.no_grad`` or in a Lightning test loop
+  (which runs under ``inference_mode`` unless told otherwise);
+* the returned images are clipped to ``bounds`` unless the attack runs an authors'
+  unclipped procedure (``valid_images`` False, see ``docs/attacks.md``);
 * success is *never* taken from the attack's own book-keeping: it is re-checked by a
-  fresh forward pass on the returned inputs (``AttackResult.success``).
+  fresh forward pass on exactly the returned inputs (``AttackResult.success``), and the
+  norm is measured on exactly those inputs;
+* ``describe()``: every constructor parameter, read from the signature, for results.json.
 """
 
 from __future__ import annotations
@@ -21,10 +35,12 @@ import math
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
+
+from robustlens.utils.signatures import parameter_names
 
 Norm = Literal["linf", "l2", "l1", "scaled_l2", "none"]
 KNOWN_NORMS: tuple[str, ...] = ("linf", "l2", "l1", "scaled_l2", "none")
@@ -39,13 +55,18 @@ class AttackResult:
     """What an attack returns for a batch of ``B`` samples.
 
     Attributes:
-        x_adv: perturbed inputs, same shape and range as the clean inputs.
-        success: bool[B], decided by a fresh forward pass on ``x_adv``: the prediction
+        x_adv: perturbed inputs, same shape as the clean inputs; inside ``bounds`` unless the
+            attack's ``valid_images`` is False (an authors' unclipped procedure).
+        success: bool[B], decided by a fresh forward pass on exactly ``x_adv``: the prediction
             differs from ``y`` (untargeted) or equals ``target`` (targeted).
         norm: float[B], size of ``x_adv - x`` in the attack's norm (``nan`` for
-            non-additive perturbations such as rotations, whose size is a parameter).
+            non-additive perturbations such as rotations, whose size is a parameter). For a
+            :class:`MinimalNormAttack` this is the minimal adversarial norm found wherever
+            ``success`` (see :meth:`robust_at`).
         iterations: long[B], gradient (or model) evaluations the attack spent per sample.
         logits: logits at ``x_adv`` from the verification pass (saves a forward pass).
+        out_of_range: bool[B], whether ``x_adv`` leaves ``bounds`` anywhere (only possible
+            when ``valid_images`` is False).
         target: long[B] target classes of a targeted attack, else ``None``.
         extra: attack-specific per-sample tensors (e.g. the rotation angle that won).
     """
@@ -55,12 +76,29 @@ class AttackResult:
     norm: Tensor
     iterations: Tensor
     logits: Tensor
+    out_of_range: Tensor | None = None
     target: Tensor | None = None
     extra: dict[str, Tensor] = field(default_factory=dict)
 
     @property
     def predictions(self) -> Tensor:
         return self.logits.argmax(dim=1)
+
+    @property
+    def minimal_norm(self) -> Tensor:
+        """float[B]: ``norm`` where ``success``, ``+inf`` where no adversarial input was found.
+
+        For a :class:`MinimalNormAttack` this is the minimal adversarial norm per sample.
+        """
+        return torch.where(self.success, self.norm, torch.full_like(self.norm, math.inf))
+
+    def robust_at(self, eps: float) -> Tensor:
+        """bool[B]: no adversarial example of size ≤ ``eps`` was found (``minimal_norm > eps``).
+
+        Meaningful for a :class:`MinimalNormAttack`; combine with clean correctness for robust
+        accuracy at ``eps`` (``RobustAccuracyCurve`` does so for a whole grid).
+        """
+        return self.minimal_norm > eps
 
 
 def perturbation_norm(delta: Tensor, norm: str) -> Tensor:
@@ -149,8 +187,33 @@ def predict(model: nn.Module, x: Tensor, batch_size: int | None = None) -> Tenso
         return torch.cat([model(chunk) for chunk in x.split(batch_size)])
 
 
+
+def outside_bounds(x: Tensor, bounds: tuple[float, float]) -> Tensor:
+    """bool[B]: whether any element of each sample lies outside ``bounds`` (no tolerance)."""
+    flat = x.flatten(1)
+    if flat.shape[1] == 0:
+        return torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    return (flat.amin(dim=1) < bounds[0]) | (flat.amax(dim=1) > bounds[1])
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly copy of a parameter value (tuples become lists)."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Tensor):
+        return value.tolist()
+    return value
+
+
 class Attack(abc.ABC):
-    """Base class: subclasses implement :meth:`_perturb`; callers use ``attack(model, x, y)``.
+    """Root of every attack kind: subclasses implement :meth:`_perturb`; callers use
+    ``attack(model, x, y[, target], index=...)``. Subclass one of :class:`BoundedAttack`,
+    :class:`MinimalNormAttack` or :class:`Perturbation`, never this class directly.
+
+    Every constructor argument must be stored under its own name (an attribute or a
+    property): :meth:`describe` reads them back through the constructor's signature.
 
     Args:
         norm: the norm the perturbation is measured in (``none`` for non-additive ones).
@@ -160,8 +223,12 @@ class Attack(abc.ABC):
 
     #: short name used in result keys when the config gives none
     name: str = "attack"
+    #: the kind, as recorded by :meth:`describe` (set by the kind classes below)
+    kind: ClassVar[str] = "attack"
     #: whether this attack needs input gradients (False: pure perturbation, no grad work)
-    uses_gradients: bool = True
+    uses_gradients: ClassVar[bool] = True
+    #: constructor arguments stored under another attribute name (``describe`` reads these)
+    parameter_attributes: ClassVar[dict[str, str]] = {}
 
     def __init__(self, norm: str = "linf", bounds: tuple[float, float] = (0.0, 1.0), targeted: bool = False):
         if norm not in KNOWN_NORMS:
@@ -171,9 +238,33 @@ class Attack(abc.ABC):
         self.targeted = targeted
 
     @property
-    def eps(self) -> float | None:
-        """The attack's budget, where it has one (checked at entry)."""
-        return getattr(self, "_eps", None)
+    def valid_images(self) -> bool:
+        """Whether returned images are clipped to ``bounds`` (False only for an authors'
+        unclipped procedure, e.g. Paper A's searches with ``faithful=True``)."""
+        return True
+
+    def describe(self) -> dict[str, Any]:
+        """Every constructor parameter (read from the signature) plus the kind and library,
+        recorded with the results."""
+        params: dict[str, Any] = {}
+        for pname in parameter_names(type(self)):
+            attr = self.parameter_attributes.get(pname, pname)
+            if not hasattr(self, attr):
+                raise AttributeError(
+                    f"{type(self).__name__} does not store its constructor argument {pname!r}: "
+                    f"keep it as self.{pname} (or name the attribute in parameter_attributes)"
+                )
+            params[pname] = _plain(getattr(self, attr))
+        return {"type": type(self).__name__, "kind": self.kind, "library": "robustlens",
+                **params, **self._describe_extra()}
+
+    def _describe_extra(self) -> dict[str, Any]:
+        """Facts beyond the parameters (library versions of a reference implementation)."""
+        return {}
+
+    def _budget(self) -> float | None:
+        """The budget checked at entry (bounded attacks only)."""
+        return None
 
     def __call__(
         self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None, *, index: Tensor | None = None
@@ -184,7 +275,7 @@ class Attack(abc.ABC):
         :mod:`robustlens.utils.seeding`, so results do not depend on batching or DDP;
         without it they draw from the global RNG.
         """
-        check_attack_inputs(x, y, bounds=self.bounds, eps=self.eps, norm=self.norm)
+        check_attack_inputs(x, y, bounds=self.bounds, eps=self._budget(), norm=self.norm)
         if self.targeted and target is None:
             raise AttackInputError(f"{type(self).__name__} is targeted: pass `target` (a class per sample)")
         was_training = model.training
@@ -192,7 +283,10 @@ class Attack(abc.ABC):
         try:
             with frozen_parameters(model), torch.enable_grad() if self.uses_gradients else contextlib.nullcontext():
                 x_adv, iterations, extra = self._perturb(model, x.detach(), y, target, index)
-            x_adv = x_adv.detach().clamp(*self.bounds)
+            x_adv = x_adv.detach()
+            if self.valid_images:
+                x_adv = x_adv.clamp(*self.bounds)
+            # the verdict and the size are taken on exactly the inputs returned
             logits = predict(model, x_adv)
         finally:
             model.train(was_training)
@@ -205,6 +299,7 @@ class Attack(abc.ABC):
             norm=perturbation_norm(x_adv - x, self.norm),
             iterations=iterations.to(torch.long),
             logits=logits,
+            out_of_range=outside_bounds(x_adv, self.bounds),
             target=target,
             extra=extra,
         )
@@ -216,5 +311,48 @@ class Attack(abc.ABC):
         """Return ``(x_adv, iterations[B], extra)``; gradients are enabled, params frozen."""
 
     def __repr__(self) -> str:
-        params = ", ".join(f"{k.lstrip('_')}={v!r}" for k, v in vars(self).items())
+        params = ", ".join(f"{k}={v!r}" for k, v in self.describe().items() if k not in ("type", "library"))
         return f"{type(self).__name__}({params})"
+
+
+class BoundedAttack(Attack):
+    """An attack with a budget: it searches an adversarial input within ``eps`` of ``x`` in
+    its norm. Its success rate at ``eps`` is a robust accuracy, so it may enter the pointwise
+    worst case over attacks (``AttackProbe.in_worst_case``).
+
+    Subclasses set ``self.eps`` (a float ≥ 0, in input units) in their constructor, or
+    define it as a property when the published name of the budget differs (Paper A's ρ).
+    """
+
+    kind: ClassVar[str] = "bounded"
+    #: the budget, in the attack's norm and in input units ([0,1] images)
+    eps: float
+
+    def _budget(self) -> float | None:
+        return self.eps
+
+
+class MinimalNormAttack(Attack):
+    """An attack that searches the *smallest* adversarial perturbation per sample.
+
+    ``AttackResult.norm`` is the size of the returned perturbation, measured by the base
+    class on exactly the returned input: wherever ``success`` it is the minimal adversarial
+    norm found, so one run gives robust accuracy at every budget
+    (:meth:`AttackResult.robust_at`, ``RobustAccuracyCurve``). Where ``success`` is False
+    the attack documents what ``norm`` holds (FMN: its final iterate; Paper A's severity: the
+    first run's final perturbation, which its mean counts). It has no budget and never enters
+    a bounded worst case.
+    """
+
+    kind: ClassVar[str] = "minimal_norm"
+
+
+class Perturbation(Attack):
+    """A perturbation that is not an attack: noise, common corruptions, natural transforms.
+
+    It may query the model (a worst case over a grid of rotations does) but never uses
+    gradients and never enters the worst case over attacks.
+    """
+
+    kind: ClassVar[str] = "perturbation"
+    uses_gradients: ClassVar[bool] = False

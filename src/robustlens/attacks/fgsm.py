@@ -6,17 +6,17 @@ start and no restarts: its config should not offer knobs that do nothing.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import torch
 from pydantic import Field
 from torch import Tensor, nn
 
 from robustlens.attacks import _steps
-from robustlens.attacks.base import Attack, AttackInputError
+from robustlens.attacks.base import AttackInputError, BoundedAttack
 
 
-class FGSM(Attack):
+class FGSM(BoundedAttack):
     """``x + ε·sign(∇ₓ loss)``, clipped to the valid range.
 
     Args:
@@ -39,16 +39,12 @@ class FGSM(Attack):
             raise AttackInputError(f"eps must be >= 0, got {eps!r}")
         _steps.check_choice(loss, _steps.LOSSES, "loss")
         super().__init__(norm="linf", bounds=bounds, targeted=targeted)
-        self._eps = float(eps)
+        self.eps = float(eps)
         self.loss = loss
-
-    def describe(self) -> dict[str, Any]:
-        return {"type": "FGSM", "library": "robustlens", "eps": self._eps, "loss": self.loss,
-                "targeted": self.targeted, "bounds": list(self.bounds)}
 
     def _perturb(
         self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, index: Tensor | None
     ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         grad, _ = _steps.input_gradient(model, x, y, target, self.loss)
-        delta = _steps.clip_to_bounds(x, self._eps * grad.sign(), self.bounds)
+        delta = _steps.clip_to_bounds(x, self.eps * grad.sign(), self.bounds)
         return x + delta, torch.ones(x.shape[0], dtype=torch.long, device=x.device), {}

@@ -2,8 +2,9 @@
 
 Why FMN: it finds (close to) the *smallest* adversarial perturbation per sample in a few
 hundred gradient steps, so one run gives every sample's minimal norm and hence robust
-accuracy at every ε at once (``RobustAccuracyCurve``), as Foolbox does. It is also what
-Paper A's "adversarial severity" (``methods.md`` A.3) measures in image space.
+accuracy at every ε at once (``RobustAccuracyCurve``), as Foolbox does. It measures the same
+kind of quantity as Paper A's image-space adversarial severity (``docs/attacks.md``), with
+another search.
 
 The algorithm (batched, every sample keeps its own ε):
 
@@ -20,23 +21,23 @@ Result (document of record for ``AttackResult`` fields):
 
 * ``x_adv``: the smallest adversarial point found; for samples never made adversarial, the
   final iterate;
-* ``norm`` (computed by the base class from ``x_adv − x``): hence the smallest adversarial
-  norm found, or the final perturbation's norm for samples never made adversarial;
-* ``extra["min_norm"]``: the smallest adversarial norm, ``+inf`` where none was found
-  (0 for samples misclassified already). Use this, not ``norm``, for minimal-norm curves.
+* ``norm`` (computed by the base class from exactly ``x_adv − x``): where ``success``, the
+  smallest adversarial norm found (0 for samples misclassified already); elsewhere the final
+  perturbation's norm, which is not a minimal norm: read minimal norms as ``norm`` where
+  ``success`` and ``+inf`` elsewhere (``AttackResult.robust_at``, ``RobustAccuracyCurve``).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import torch
 from pydantic import Field
 from torch import Tensor, nn
 
 from robustlens.attacks import _steps
-from robustlens.attacks.base import Attack, AttackInputError, AttackResult
+from robustlens.attacks.base import AttackInputError, MinimalNormAttack
 
 _DUAL = {"linf": 1.0, "l2": 2.0}
 _P = {"linf": float("inf"), "l2": 2.0}
@@ -44,7 +45,7 @@ _P = {"linf": float("inf"), "l2": 2.0}
 _ALPHA_INIT = {"linf": 10.0, "l2": 1.0}
 
 
-class FMN(Attack):
+class FMN(MinimalNormAttack):
     """Fast Minimum-Norm attack.
 
     Args:
@@ -85,25 +86,6 @@ class FMN(Attack):
             raise AttackInputError("alpha_init and alpha_final must be > 0")
         self.gamma_init = float(gamma_init)
         self.gamma_final = float(gamma_final)
-
-    def describe(self) -> dict[str, Any]:
-        return {"type": "FMN", "library": "robustlens", "norm": self.norm, "steps": self.steps,
-                "alpha_init": self.alpha_init, "alpha_final": self.alpha_final,
-                "gamma_init": self.gamma_init, "gamma_final": self.gamma_final,
-                "targeted": self.targeted, "bounds": list(self.bounds)}
-
-    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None, *,
-                 index: Tensor | None = None) -> AttackResult:
-        """Run the attack; ``extra["min_norm"]`` is kept only where the fresh check confirms success.
-
-        Why: the search's own adversarial test and the base class's verification pass run
-        on different batches; a point right on the boundary could pass one and fail the
-        other, and a finite minimal norm must never stand for a success that was not verified.
-        """
-        result = super().__call__(model, x, y, target, index=index)
-        min_norm = result.extra["min_norm"]
-        result.extra["min_norm"] = torch.where(result.success, min_norm, torch.full_like(min_norm, math.inf))
-        return result
 
     def _perturb(
         self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, index: Tensor | None
@@ -155,4 +137,4 @@ class FMN(Attack):
 
         x_adv = torch.where(_steps._view(found, x), best_adv, x + delta)
         iterations = torch.full((b,), self.steps, dtype=torch.long, device=x.device)
-        return x_adv.detach(), iterations, {"min_norm": best_norm}
+        return x_adv.detach(), iterations, {}

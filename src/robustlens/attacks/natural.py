@@ -1,7 +1,8 @@
 """Natural perturbations (rotation, translation, scaling, brightness, contrast), worst case
 over a parameter grid or over random parameter draws.
 
-Every class is an :class:`~robustlens.attacks.base.Attack` that never uses gradients: it tries
+Every class is a :class:`~robustlens.attacks.base.Perturbation` (not an attack: it never uses
+gradients and never enters the worst case over attacks): it tries
 ``num`` parameter values per sample (``mode='grid'``: a fixed grid; ``mode='random'``: values
 drawn uniformly from the range, per sample, keyed by the dataset ``index``) and returns, per
 sample, the **first** value that makes the classifier wrong. Grid order runs from the mildest
@@ -26,8 +27,8 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
-from robustlens.attacks.base import Attack, predict
-from robustlens.attacks.corruptions._random import SampleRandom, sample_keys
+from robustlens.attacks.base import Perturbation, predict
+from robustlens.utils.seeding import SampleRandom, sample_keys
 
 Mode = Literal["grid", "random"]
 
@@ -90,10 +91,9 @@ def adjust_contrast(x: Tensor, factor: Tensor) -> Tensor:
     return (f * x + (1 - f) * mean).clamp(0, 1)
 
 
-class NaturalPerturbation(Attack, abc.ABC):
+class NaturalPerturbation(Perturbation, abc.ABC):
     """Worst case of a parametrised transform over ``num`` values per sample (module docstring)."""
 
-    uses_gradients = False
     #: parameters per value (2 for translation)
     param_dim: int = 1
 
@@ -175,6 +175,7 @@ class Rotation(NaturalPerturbation):
         batch_size: Annotated[int, Field(ge=1)] = 1024,
     ):
         super().__init__(-max_degrees, max_degrees, 0.0, mode, num, seed, batch_size)
+        self.max_degrees = float(max_degrees)
 
     def transform(self, x: Tensor, param: Tensor) -> Tensor:
         return rotate(x, param)
@@ -196,6 +197,7 @@ class Translation(NaturalPerturbation):
         batch_size: Annotated[int, Field(ge=1)] = 1024,
     ):
         super().__init__(-max_pixels, max_pixels, 0.0, mode, num, seed, batch_size)
+        self.max_pixels = float(max_pixels)
 
     def transform(self, x: Tensor, param: Tensor) -> Tensor:
         return translate(x, param)
@@ -218,6 +220,7 @@ class Scaling(NaturalPerturbation):
         if not min_scale > 0:
             raise ValueError(f"min_scale must be > 0, got {min_scale!r}")
         super().__init__(min_scale, max_scale, 1.0, mode, num, seed, batch_size)
+        self.min_scale, self.max_scale = float(min_scale), float(max_scale)
 
     def transform(self, x: Tensor, param: Tensor) -> Tensor:
         return scale(x, param)
@@ -237,6 +240,7 @@ class Brightness(NaturalPerturbation):
         batch_size: Annotated[int, Field(ge=1)] = 1024,
     ):
         super().__init__(-max_delta, max_delta, 0.0, mode, num, seed, batch_size)
+        self.max_delta = float(max_delta)
 
     def transform(self, x: Tensor, param: Tensor) -> Tensor:
         return adjust_brightness(x, param)
@@ -257,6 +261,7 @@ class Contrast(NaturalPerturbation):
         batch_size: Annotated[int, Field(ge=1)] = 1024,
     ):
         super().__init__(min_factor, max_factor, 1.0, mode, num, seed, batch_size)
+        self.min_factor, self.max_factor = float(min_factor), float(max_factor)
 
     def transform(self, x: Tensor, param: Tensor) -> Tensor:
         return adjust_contrast(x, param)

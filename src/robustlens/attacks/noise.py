@@ -1,4 +1,4 @@
-"""Gaussian noise as a probe: Paper A's "noise accuracy" and its worst case over draws."""
+"""Gaussian noise as a probe: Paper A's "noise accuracy" and its worst case over draws (``docs/attacks.md``)."""
 
 from __future__ import annotations
 
@@ -8,23 +8,32 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from robustlens.attacks.base import Attack, predict
-from robustlens.attacks.corruptions._random import SampleRandom, sample_keys
+from robustlens.attacks.base import Perturbation, predict
+from robustlens.utils.seeding import SampleRandom, sample_keys
 
 
-class GaussianNoise(Attack):
+class GaussianNoise(Perturbation):
     """Add ``N(0, sigma²)`` noise, ``draws`` times per sample; return the worst draw.
 
-    ``x_adv`` is the first misclassified draw when there is one (worst case), else the
-    first draw. ``extra["noise_accuracy"]`` is the per-sample fraction of draws classified
-    correctly; its mean over a data set is Paper A's noise accuracy (Paper A: σ = 0.8 in
-    [-1,1] units = ``sigma=0.4`` here, in [0,1] units).
+    Paper: the noise accuracy of Buzhinsky, Nerinovsky & Tripakis (2020), A.3 (σ = 0.8 in
+    their [-1,1] units = ``sigma=0.4`` here, in [0,1] units).
 
-    Clipping: with ``clip=True`` (default) each draw is clipped to [0,1] before it is
-    classified, keeping robustlens's [0,1] input contract. Paper A does **not** clip; with
-    ``clip=False`` the draws are classified unclipped (so ``noise_accuracy`` follows Paper A),
-    but the returned ``x_adv`` is still clipped to [0,1] by :class:`Attack`, so ``success``
-    (re-checked on ``x_adv``) can differ from "some draw was misclassified".
+    Threat model: not an attack. Random, model-independent noise; the model is queried once
+    per draw only to find the worst draw.
+
+    Success: a fresh forward pass on the returned draw (the first misclassified one, else
+    the first draw) predicts a class other than ``y``. ``extra["noise_accuracy"]`` is the
+    per-sample fraction of draws classified correctly; its mean over a data set is the
+    noise accuracy.
+
+    Two modes (``clip``):
+
+    * ``clip=True`` (default), **valid-image noise**: each draw is clipped to [0,1] before
+      it is classified and returned, keeping robustlens' [0,1] input contract;
+    * ``clip=False``, **the authors' procedure** (``Trainer.accuracy`` of their
+      ``latentspace/cnn.py``: ``images + randn·σ``, no clipping): draws are classified and
+      returned unclipped, so ``success`` and ``noise_accuracy`` describe exactly the noisy
+      images, which leave [0,1] (``AttackResult.out_of_range``).
 
     Draws are keyed by the dataset ``index`` (and ``seed``), so they do not depend on batching.
 
@@ -32,11 +41,10 @@ class GaussianNoise(Attack):
         sigma: noise standard deviation in [0,1] units.
         draws: noisy copies per sample.
         seed: seed of the per-sample draws.
-        clip: clip each noisy draw to [0,1] before classifying it.
+        clip: clip each noisy draw to [0,1] (valid-image noise); False: the authors' noise.
         batch_size: largest number of noisy images sent to the model at once.
     """
 
-    uses_gradients = False
     name = "gaussian_noise"
 
     def __init__(
@@ -55,8 +63,12 @@ class GaussianNoise(Attack):
         self.sigma = float(sigma)
         self.draws = int(draws)
         self.seed = seed
-        self.clip = clip
+        self.clip = bool(clip)
         self.batch_size = batch_size
+
+    @property
+    def valid_images(self) -> bool:
+        return self.clip
 
     def noisy(self, x: Tensor, index: Tensor | None = None) -> Tensor:
         """All draws, ``[B, draws, *x.shape[1:]]`` (clipped when ``clip``)."""

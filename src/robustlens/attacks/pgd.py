@@ -18,14 +18,14 @@ uses the same rule on the logits of the gradient pass, which costs nothing extra
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import torch
 from pydantic import Field
 from torch import Tensor, nn
 
 from robustlens.attacks import _steps
-from robustlens.attacks.base import Attack, AttackInputError, predict
+from robustlens.attacks.base import AttackInputError, BoundedAttack, predict
 
 
 def _check_number(value: float, name: str, *, minimum: float, strict: bool = False) -> None:
@@ -35,7 +35,7 @@ def _check_number(value: float, name: str, *, minimum: float, strict: bool = Fal
         raise AttackInputError(f"{name} must be {op} {minimum}, got {value!r}")
 
 
-class PGD(Attack):
+class PGD(BoundedAttack):
     """L∞ / L2 PGD with random start, restarts, CE or margin loss, optional target.
 
     Args:
@@ -75,7 +75,7 @@ class PGD(Attack):
         _check_number(int(steps), "steps", minimum=0)
         _check_number(int(restarts), "restarts", minimum=1)
         super().__init__(norm=norm, bounds=bounds, targeted=targeted)
-        self._eps = float(eps)
+        self.eps = float(eps)
         self.step_size = float(step_size)
         self.steps = int(steps)
         self.random_start = bool(random_start)
@@ -83,16 +83,6 @@ class PGD(Attack):
         self.loss = loss
         self.early_stop = bool(early_stop)
         self.seed = int(seed)
-
-    def describe(self) -> dict[str, Any]:
-        """Every parameter, recorded with the results."""
-        return {
-            "type": type(self).__name__, "library": "robustlens", "eps": self._eps,
-            "step_size": self.step_size, "steps": self.steps, "norm": self.norm,
-            "random_start": self.random_start, "restarts": self.restarts, "loss": self.loss,
-            "targeted": self.targeted, "early_stop": self.early_stop, "seed": self.seed,
-            "bounds": list(self.bounds),
-        }
 
     def _perturb(
         self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, index: Tensor | None
@@ -130,9 +120,9 @@ class PGD(Attack):
         n = x.shape[0]
         found = torch.zeros(n, dtype=torch.bool, device=x.device)
         its = torch.zeros(n, dtype=torch.long, device=x.device)
-        if self.random_start and self._eps > 0:
+        if self.random_start and self.eps > 0:
             delta = _steps.random_start(
-                x, self._eps, self.norm, index=index, seed=self.seed, stream=f"pgd/{self.norm}/{restart}"
+                x, self.eps, self.norm, index=index, seed=self.seed, stream=f"pgd/{self.norm}/{restart}"
             )
             cur = x + _steps.clip_to_bounds(x, delta, self.bounds)
         else:
@@ -158,7 +148,7 @@ class PGD(Attack):
                     if live.numel() == 0:
                         break
             step = xl + self.step_size * _steps.ascent_direction(grad, self.norm)
-            delta = _steps.clip_to_bounds(x0, _steps.project(step - x0, self._eps, self.norm), self.bounds)
+            delta = _steps.clip_to_bounds(x0, _steps.project(step - x0, self.eps, self.norm), self.bounds)
             if live is None:
                 cur = x0 + delta
             else:

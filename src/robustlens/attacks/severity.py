@@ -1,4 +1,4 @@
-"""Image-space adversarial severity and bounded accuracy with Paper A's search (``methods.md`` A.3).
+"""Image-space adversarial severity and bounded accuracy with Paper A's search (``docs/attacks.md``).
 
 Units. Paper A's images live in [-1, 1]; robustlens images live in [0, 1], so every
 perturbation is **half** as large here. The MNIST caps of the paper, 0.6 (scaled L2) and
@@ -11,16 +11,34 @@ unbounded, as in the paper.)
 
 Severity = plain mean of ``AttackResult.norm`` over all samples: a point where no adversarial
 input was found contributes the norm of the first run's final perturbation (not censored).
+
+One implementation, two kinds. :class:`PaperASearchAttack` holds the parameters and the
+search; the kind is a type (``docs/attacks.md``): :class:`PaperASeverity` runs the 'min'
+search and is a :class:`~robustlens.attacks.base.MinimalNormAttack`,
+:class:`PaperABoundedAttack` the 'any' search and a
+:class:`~robustlens.attacks.base.BoundedAttack` with budget ``eps = rho``. The A.3 settings
+of each (T, s, R) are presets in ``conf/attack/`` (``severity_l2``, ``paper_a_bounded_l2``, …).
+
+Two modes (``faithful``):
+
+* ``faithful=False`` (default), **valid-image severity**: every searched point and the
+  returned image are clipped to [0,1], so success and the norm are those of a valid image.
+  This is robustlens' own quantity, not the paper's;
+* ``faithful=True``, **the authors' procedure** (``Trainer.measure_adversarial_severity`` and
+  ``Trainer.measure_robustness`` of their ``latentspace/cnn.py``): the search runs unclipped
+  and the returned image is the unclipped one; success is judged (by the base class's fresh
+  forward pass) and the norm measured on exactly that image, which may leave [0,1]
+  (``AttackResult.out_of_range``). With ``random_start=False`` the search is deterministic.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 from torch import Tensor, nn
 
-from robustlens.attacks.base import Attack
+from robustlens.attacks.base import Attack, BoundedAttack, MinimalNormAttack, perturbation_norm
 from robustlens.attacks.paper_a_search import misclassification_loss, search
 
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -28,18 +46,33 @@ PositiveInt = Annotated[int, Field(ge=1)]
 
 
 class PaperASearchAttack(Attack):
-    """Paper A's search (A.4) in image space as an :class:`Attack`.
+    """Paper A's projected-gradient search (A.4) in image space; use one of its two kinds.
+
+    Paper: Buzhinsky, Nerinovsky & Tripakis, *Metrics and methods for robustness evaluation
+    of neural networks with generative models* (2020), A.3/A.4.
+
+    Threat model: white-box, untargeted, additive perturbation in scaled L2 (‖δ‖₂/√n) or
+    L∞ of radius ``rho`` in [0,1] image units; gradients of ``max_{k≠y} p_k − p_y`` on the
+    softmax probabilities.
+
+    Success: a fresh forward pass on the returned image (clipped to [0,1] unless
+    ``faithful``) predicts a class other than ``y``.
 
     Args:
-        rho: radius (bounded attack) or cap (minimum search), in [0,1] image units.
+        rho: budget (bounded kind) or cap (severity kind), in [0,1] image units.
         norm: ``scaled_l2`` (L2/√n_I) or ``linf``.
-        steps, rel_step, restarts, mode, random_start: A.4's T, s, R, mode, random start.
-        faithful: reproduce the authors' code (no clipping to [0,1] during the search; the
-            returned images are still clipped by :class:`Attack`, as every attack's are).
+        steps: T, steps per run.
+        rel_step: s, the step is ``rho_cur · s`` in the search norm.
+        restarts: R, runs per sample ('any': until one succeeds; 'min': all, shrinking ρ).
+        random_start: start each run at a random point of the ρ ball (else at its centre).
+        faithful: the authors' unclipped procedure (module docstring); default: valid images.
         seed: seed of the per-sample random starts when dataset indices are given.
+        bounds: the valid image range.
     """
 
     name = "paper_a_search"
+    #: 'any' (stop at the first successful run) or 'min' (keep shrinking): set by the kind
+    mode: ClassVar[Literal["any", "min"]]
 
     def __init__(
         self,
@@ -47,21 +80,27 @@ class PaperASearchAttack(Attack):
         norm: Literal["scaled_l2", "linf"] = "scaled_l2",
         steps: PositiveInt = 50,
         rel_step: PositiveFloat = 0.05,
-        restarts: PositiveInt = 15,
-        mode: Literal["any", "min"] = "min",
+        restarts: PositiveInt = 1,
         random_start: bool = True,
         faithful: bool = False,
         seed: int = 0,
         bounds: tuple[float, float] = (0.0, 1.0),
     ):
+        if type(self) is PaperASearchAttack:
+            raise TypeError("use PaperASeverity ('min' search) or PaperABoundedAttack ('any' search)")
         if norm not in ("scaled_l2", "linf"):
             raise ValueError(f"norm must be 'scaled_l2' or 'linf' (Paper A's image norms), got {norm!r}")
-        if mode not in ("any", "min"):
-            raise ValueError(f"mode must be 'any' (bounded accuracy) or 'min' (severity), got {mode!r}")
         super().__init__(norm=norm, bounds=bounds, targeted=False)
-        self._eps = float(rho)
+        self.rho = float(rho)
         self.steps, self.rel_step, self.restarts = int(steps), float(rel_step), int(restarts)
-        self.mode, self.random_start, self.faithful, self.seed = mode, random_start, faithful, seed
+        self.random_start, self.faithful, self.seed = bool(random_start), bool(faithful), int(seed)
+
+    @property
+    def valid_images(self) -> bool:
+        return not self.faithful
+
+    def _describe_extra(self) -> dict:
+        return {"mode": self.mode, "valid_images": self.valid_images}
 
     def _perturb(
         self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, index: Tensor | None
@@ -72,7 +111,7 @@ class PaperASearchAttack(Attack):
         res = search(
             objective,
             x,
-            rho=self._eps,
+            rho=self.rho,
             steps=self.steps,
             rel_step=self.rel_step,
             restarts=self.restarts,
@@ -86,56 +125,39 @@ class PaperASearchAttack(Attack):
             bounds=self.bounds,
         )
         x_adv = x + res.delta
-        # norm in the paper's [-1,1] units, measured after the final clip to the valid range
-        clipped = (x_adv.clamp(*self.bounds) - x).flatten(1)
-        if self.norm == "linf":
-            pm1 = 2 * clipped.abs().amax(dim=1)
-        else:
-            pm1 = 2 * clipped.norm(dim=1) / clipped.shape[1] ** 0.5
+        # the norm in the paper's [-1,1] units, of exactly the image the base class returns
+        returned = x_adv if self.faithful else x_adv.clamp(*self.bounds)
+        pm1 = 2 * perturbation_norm(returned - x, self.norm)
         return x_adv, res.grad_evals, {"found": res.found, "norm_pm1": pm1}
 
 
-class PaperASeverity(PaperASearchAttack):
-    """Minimum-norm search ('min', R=15): its mean ``norm`` is A.3's adversarial severity.
+class PaperASeverity(PaperASearchAttack, MinimalNormAttack):
+    """A.3's image-space adversarial severity: the 'min' search; mean ``norm`` = severity.
 
-    MNIST: ``rho=0.3`` (scaled L2) / ``rho=0.6`` (L∞) in [0,1] units = the paper's 0.6 / 1.2.
+    Preset (``conf/attack/severity_l2.yaml``, ``severity_linf.yaml``): T = 50, s = 0.05,
+    R = 15, caps ``rho=0.3`` (scaled L2) / ``rho=0.6`` (L∞) in [0,1] units = the paper's
+    0.6 / 1.2. Where ``success`` is False, ``norm`` is the first run's final perturbation
+    (Paper A's uncensored convention). Parameters: :class:`PaperASearchAttack`.
     """
 
     name = "severity"
-
-    def __init__(
-        self,
-        rho: PositiveFloat,
-        norm: Literal["scaled_l2", "linf"] = "scaled_l2",
-        steps: PositiveInt = 50,
-        rel_step: PositiveFloat = 0.05,
-        restarts: PositiveInt = 15,
-        random_start: bool = True,
-        faithful: bool = False,
-        seed: int = 0,
-        bounds: tuple[float, float] = (0.0, 1.0),
-    ):
-        super().__init__(rho, norm, steps, rel_step, restarts, "min", random_start, faithful, seed, bounds)
+    mode: ClassVar[Literal["any", "min"]] = "min"
 
 
-class PaperABoundedAttack(PaperASearchAttack):
-    """Bounded image attack of A.3: one run, T=25, s=0.1, random start, stop at the first success."""
+class PaperABoundedAttack(PaperASearchAttack, BoundedAttack):
+    """A.3's bounded image attack: the 'any' search with budget ``eps = rho``.
+
+    Preset (``conf/attack/paper_a_bounded_l2.yaml``, ``_linf.yaml``): one run, T = 25,
+    s = 0.1, random start. Parameters: :class:`PaperASearchAttack`.
+    """
 
     name = "paper_a_bounded"
+    mode: ClassVar[Literal["any", "min"]] = "any"
 
-    def __init__(
-        self,
-        rho: PositiveFloat,
-        norm: Literal["scaled_l2", "linf"] = "scaled_l2",
-        steps: PositiveInt = 25,
-        rel_step: PositiveFloat = 0.1,
-        restarts: PositiveInt = 1,
-        random_start: bool = True,
-        faithful: bool = False,
-        seed: int = 0,
-        bounds: tuple[float, float] = (0.0, 1.0),
-    ):
-        super().__init__(rho, norm, steps, rel_step, restarts, "any", random_start, faithful, seed, bounds)
+    @property
+    def eps(self) -> float:  # type: ignore[override]
+        """The budget: Paper A calls it ρ."""
+        return self.rho
 
 
 __all__ = ["PaperABoundedAttack", "PaperASearchAttack", "PaperASeverity"]

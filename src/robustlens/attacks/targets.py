@@ -43,8 +43,3 @@ def random_target(
         u = torch.rand(y.shape, device=y.device, dtype=torch.float64)
     offset = (u * (num_classes - 1)).floor().long().clamp_max(num_classes - 2)
     return (y + 1 + offset) % num_classes
-
-
-def all_targets(num_classes: int, device=None) -> Tensor:
-    """Every class, in order: the targets an ``'all'`` probe runs one after another."""
-    return torch.arange(num_classes, device=device)

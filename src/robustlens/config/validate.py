@@ -12,13 +12,14 @@ available options.
 from __future__ import annotations
 
 import inspect
-import typing
 from collections.abc import Iterable
 from typing import Any
 
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+from robustlens.utils.signatures import constructor_signature
 
 #: keys Hydra's instantiate interprets itself
 _HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
@@ -66,19 +67,6 @@ def _walk(node: Any, path: str, problems: list[str]) -> None:
             _walk(item, f"{path}[{i}]", problems)
 
 
-def _signature_of(target: Any) -> tuple[inspect.Signature | None, dict[str, Any]]:
-    func = target.__init__ if inspect.isclass(target) else target
-    try:
-        sig = inspect.signature(target)
-    except (TypeError, ValueError):
-        return None, {}
-    try:
-        hints = typing.get_type_hints(func, include_extras=True)
-    except Exception:  # unresolvable forward references: check keys only
-        hints = {}
-    return sig, hints
-
-
 def _check_target_node(node: DictConfig, path: str, problems: list[str]) -> None:
     target_name = node["_target_"]
     where = path or "<root>"
@@ -87,7 +75,7 @@ def _check_target_node(node: DictConfig, path: str, problems: list[str]) -> None
     except Exception as exc:  # ImportError, AttributeError, ...
         problems.append(f"{where}._target_: cannot import '{target_name}' ({exc})")
         return
-    sig, hints = _signature_of(target)
+    sig, hints = constructor_signature(target)
     if sig is None:
         return
     params = sig.parameters
@@ -101,6 +89,7 @@ def _check_target_node(node: DictConfig, path: str, problems: list[str]) -> None
             if not takes_any:
                 problems.append(
                     f"{where}.{key}: unknown key for {target_name}; valid keys: {', '.join(valid)}"
+                    + _unknown_key_hint(key)
                 )
             continue
         annotation = hints.get(key)
@@ -111,6 +100,15 @@ def _check_target_node(node: DictConfig, path: str, problems: list[str]) -> None
         message = _type_error(annotation, OmegaConf.to_container(node, resolve=True)[key])
         if message:
             problems.append(f"{where}.{key} = {node[key]!r}: {message} ({target_name})")
+
+
+def _unknown_key_hint(key: str) -> str:
+    """Extra advice for keys that exist only on some objects (e.g. ``faithful``)."""
+    if key == "faithful":
+        from robustlens.attacks.faithful import faithful_hint
+
+        return ". " + faithful_hint()
+    return ""
 
 
 def _contains_target(value: Any) -> bool:

@@ -14,6 +14,14 @@ Target modes (``target_mode``):
   success matrix is its class-wise mean; ``preds``/``norm``/``target`` come from the first
   target reached (else the last one tried); ``success`` = any target reached;
   ``iterations`` sums over targets.
+
+Worst case: the probe counts towards ``worst_case/*`` exactly when its attack is a
+:class:`~robustlens.attacks.base.BoundedAttack` (``in_worst_case``); minimal-norm attacks and
+perturbations never do (``docs/attacks.md``).
+
+Faithful mode: for an attack with an authors' mode (``robustlens.attacks.faithful``) the probe
+records per sample whether the returned image leaves [0,1] (column ``out_of_range``) and the
+share of such images (metric ``out_of_range_fraction``), in either mode.
 """
 
 from __future__ import annotations
@@ -23,10 +31,12 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from robustlens.attacks.base import Attack, AttackResult, predict
+from robustlens.attacks.base import Attack, AttackResult, BoundedAttack, predict
+from robustlens.attacks.faithful import faithful_procedure
 from robustlens.attacks.targets import given_target, random_target
 from robustlens.evaluation.probe import Batch, Probe, ProbeContext
 from robustlens.metrics.base import ProbeMetric, ProbeOutput
+from robustlens.metrics.validity import OutOfRangeFraction
 
 TARGET_MODES: tuple[str, ...] = ("none", "given", "random", "all")
 #: how many clean/adversarial images a probe hands on for grids
@@ -42,10 +52,8 @@ class AttackProbe(Probe):
         target_mode: ``'none' | 'given' | 'random' | 'all'`` (see module docstring).
         target_class: the class aimed at with ``target_mode='given'`` (else ``context.extras["target"]``).
         keep_inputs: keep the adversarial inputs in the output (also done when a metric needs them).
-        metrics: the probe's metrics by name.
-        in_worst_case: whether the probe counts towards ``worst_case/*`` (the pointwise worst
-            case over attacks). Default: gradient attacks do; noise, natural perturbations and
-            corruptions do not (set True to include e.g. a worst-of-grid rotation).
+        metrics: the probe's metrics by name (``out_of_range_fraction`` is added for
+            attacks with an authors' mode).
     """
 
     def __init__(
@@ -56,7 +64,6 @@ class AttackProbe(Probe):
         target_class: int | None = None,
         keep_inputs: bool = False,
         metrics: dict[str, ProbeMetric] | None = None,
-        in_worst_case: bool | None = None,
     ):
         super().__init__(metrics)
         if not isinstance(attack, Attack):
@@ -77,13 +84,20 @@ class AttackProbe(Probe):
         self.target_mode = target_mode
         self.target_class = target_class
         self.keep_inputs = keep_inputs
-        self.is_attack = attack.uses_gradients if in_worst_case is None else bool(in_worst_case)
+        #: whether the returned images' range is recorded (attacks with an authors' mode)
+        self.records_range = faithful_procedure(attack) is not None
+        if self.records_range and "out_of_range_fraction" not in self.metrics:
+            self.metrics["out_of_range_fraction"] = OutOfRangeFraction()
+
+    @property
+    def in_worst_case(self) -> bool:
+        """Only bounded attacks have a budget at which a worst case over attacks is defined."""
+        return isinstance(self.attack, BoundedAttack)
 
     def describe(self) -> dict[str, Any]:
-        describe = getattr(self.attack, "describe", None)
-        attack_desc = describe() if callable(describe) else {"repr": repr(self.attack)}
         return {"type": type(self).__name__, "name": self.name, "target_mode": self.target_mode,
-                "target_class": self.target_class, "attack": attack_desc}
+                "target_class": self.target_class, "in_worst_case": self.in_worst_case,
+                "attack": self.attack.describe()}
 
     def _wants_inputs(self) -> bool:
         return self.keep_inputs or any(getattr(m, "needs_inputs", False) for m in self.metrics.values())
@@ -113,7 +127,9 @@ class AttackProbe(Probe):
                 same = target.eq(y)
                 success = success & ~same
                 values["target_is_label"] = same
-        # per-sample facts of the attack (min_norm, noise_accuracy, the chosen rotation, ...)
+        if self.records_range and res.out_of_range is not None:
+            values["out_of_range"] = res.out_of_range
+        # per-sample facts of the attack (noise_accuracy, the chosen rotation, ...)
         for key, value in res.extra.items():
             if isinstance(value, Tensor) and value.ndim == 1 and len(value) == len(y):
                 values.setdefault(key, value)
@@ -154,7 +170,8 @@ class AttackProbe(Probe):
                 chosen = AttackResult(
                     x_adv=x.clone(), success=torch.zeros(b, dtype=torch.bool, device=x.device),
                     norm=torch.zeros(b, dtype=res.norm.dtype, device=x.device),
-                    iterations=iterations, logits=predict(model, x), extra={},
+                    iterations=iterations, logits=predict(model, x),
+                    out_of_range=torch.zeros(b, dtype=torch.bool, device=x.device), extra={},
                 )
                 for key, v in res.extra.items():
                     chosen.extra[key] = torch.zeros((b, *v.shape[1:]), dtype=v.dtype, device=x.device)
@@ -164,6 +181,8 @@ class AttackProbe(Probe):
             chosen.x_adv[dest] = res.x_adv[take]
             chosen.norm[dest] = res.norm[take]
             chosen.logits[dest] = res.logits[take]
+            if res.out_of_range is not None:
+                chosen.out_of_range[dest] = res.out_of_range[take]
             for key, v in res.extra.items():
                 chosen.extra[key][dest] = v[take]
             chosen_target[dest] = t

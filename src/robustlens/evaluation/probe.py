@@ -35,10 +35,7 @@ class Probe(nn.Module, abc.ABC):
 
     Args:
         metrics: the probe's own metrics, by name (the evaluation config may add defaults).
-        is_attack: whether the probe counts towards the pointwise worst case over attacks.
     """
-
-    is_attack: bool = False
 
     def __init__(self, metrics: dict[str, ProbeMetric] | None = None):
         super().__init__()
@@ -47,6 +44,12 @@ class Probe(nn.Module, abc.ABC):
     @abc.abstractmethod
     def run(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
         """Probe ``model`` on ``batch``; must not modify the batch tensors."""
+
+    @property
+    def in_worst_case(self) -> bool:
+        """Whether the probe counts towards the pointwise worst case over attacks
+        (``worst_case/*``). Only probes of bounded attacks do (``AttackProbe``)."""
+        return False
 
     def describe(self) -> dict[str, Any]:
         """Parameters recorded with the results (attack settings, library versions)."""

@@ -142,7 +142,7 @@ def run_evaluation(
             )
             _write(cfg, output_dir, "partial", metrics, descriptions, list(tables), started)
     per_sample = merge_tables(tables)
-    metrics.update(worst_case_metrics(per_sample, [n for n, p in probes.items() if p.is_attack], module.num_classes))
+    metrics.update(worst_case_metrics(per_sample, [n for n, p in probes.items() if p.in_worst_case], module.num_classes))
     payload = {}
     if trainer.is_global_zero:
         write_text_atomic(output_dir / "per_sample.csv", per_sample.to_csv(index=False))

@@ -1,6 +1,5 @@
 """Common corruptions (CIFAR-10-C: 15 common + 4 extra types, severities 1-5) as batched torch ops."""
 
-from robustlens.attacks.corruptions._random import SampleRandom, sample_keys
 from robustlens.attacks.corruptions.attack import Corruption
 from robustlens.attacks.corruptions.functional import (
     ALL_CORRUPTIONS,
@@ -10,6 +9,7 @@ from robustlens.attacks.corruptions.functional import (
     check_corruption,
     corrupt,
 )
+from robustlens.utils.seeding import SampleRandom, sample_keys
 
 __all__ = [
     "ALL_CORRUPTIONS",

@@ -1,19 +1,19 @@
-"""Common corruptions as an :class:`~robustlens.attacks.base.Attack` (a non-adaptive probe)."""
+"""Common corruptions as a :class:`~robustlens.attacks.base.Perturbation` (a non-adaptive probe)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from robustlens.attacks.base import Attack
-from robustlens.attacks.corruptions._random import SampleRandom, sample_keys
+from robustlens.attacks.base import Perturbation
 from robustlens.attacks.corruptions.functional import check_corruption, corrupt
+from robustlens.utils.seeding import SampleRandom, sample_keys
 
 
-class Corruption(Attack):
+class Corruption(Perturbation):
     """One CIFAR-10-C corruption at one severity, applied to every sample.
 
     Not adaptive: the model is never queried (``iterations`` = 0); the base class's forward
@@ -26,7 +26,8 @@ class Corruption(Attack):
         seed: global seed of the random draws.
     """
 
-    uses_gradients = False
+    #: ``name`` is the corruption; ``self.name`` is the result-key name ``<corruption>_<severity>``
+    parameter_attributes: ClassVar[dict[str, str]] = {"name": "corruption"}
 
     def __init__(self, name: str, severity: Annotated[int, Field(ge=1, le=5)] = 1, seed: int = 0):
         check_corruption(name, severity)

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from robustlens.attacks.corruptions import _filters as fl
-from robustlens.attacks.corruptions._random import SampleRandom
+from robustlens.utils.seeding import SampleRandom
 
 CorruptionFn = Callable[[Tensor, int, SampleRandom], Tensor]
 
