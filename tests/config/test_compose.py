@@ -26,12 +26,22 @@ def test_primary_configs_compose_and_validate(tmp_path: Path) -> None:
         validate_config(cfg, TOP_LEVEL_KEYS)
 
 
+#: options that need values only the user knows (tests/data writes their files and loads them)
+_DATA_OVERRIDES = {"imagefolder": ["data.folder=my_images", "data.num_classes=3"]}
+
+
 @pytest.mark.parametrize("option", options("data"))
 def test_data_options(option: str, tmp_path: Path, shared_data: Path) -> None:
-    cfg = compose_config("train", [f"data={option}", f"paths.data_dir={shared_data}"], tmp_path)
+    overrides = [f"data={option}", f"paths.data_dir={shared_data}", *_DATA_OVERRIDES.get(option, [])]
+    cfg = compose_config("train", overrides, tmp_path)
     validate_config(cfg, TOP_LEVEL_KEYS)
+    assert isinstance(cfg.data.num_classes, int) and cfg.data.num_classes >= 2
+    if option == "imagefolder":
+        return  # reads its class folders when built: tests/data/test_file_datamodules.py
     dm = instantiate(cfg.data)
-    assert dm.num_classes == 10
+    assert dm.num_classes == cfg.data.num_classes
+    if cfg.data.get("class_names") is not None:
+        assert dm.class_names == list(cfg.data.class_names)
 
 
 @pytest.mark.parametrize("option", options("classifier"))

@@ -47,6 +47,8 @@ def register_resolvers() -> None:
         "robustlens.run_name": run_name,
         "robustlens.sweep_group": sweep_group,
         "robustlens.sweep_tags": sweep_tags,
+        # class counts that follow a list in the config (data=lsun: len(categories))
+        "robustlens.len": lambda items: len(items),
     }.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

@@ -32,7 +32,10 @@ class IndexedImageDataset(Dataset):
     """A view ``positions`` of image/label tensors yielding ``(x in [0,1], y, index)``.
 
     ``images`` is ``[N, C, H, W]``, uint8 (divided by 255 on access: 4× less memory) or
-    float already in [0,1]; the train and val views share the same tensors.
+    float already in [0,1]; the train and val views share the same tensors. It may also be
+    any object with ``shape``, ``ndim`` and ``__getitem__(position) -> [C, H, W]`` tensor,
+    such as :class:`robustlens.data.images.ImageFiles`, which decodes image files on access
+    (datasets too large to hold in memory: ImageNet, CelebA, LSUN).
     """
 
     def __init__(self, images: Tensor, labels: Tensor, positions: Tensor | None = None):
@@ -73,6 +76,11 @@ class ImageDataModule(LightningDataModule):
         train_subset: keep the class-stratified first N training samples (after the split).
         test_subset: keep the class-stratified first N test samples (e.g. Paper A's 600).
         pin_memory: DataLoader ``pin_memory``.
+        num_classes: the class count the config declares (``conf/data/<name>.yaml``, which
+            metric and classifier configs interpolate as ``${data.num_classes}``); checked
+            against the dataset's own, so a config that disagrees with its data fails early.
+            ``None``: the dataset's own count.
+        class_names: the class names the config declares; ``None``: the dataset's own.
     """
 
     name: ClassVar[str] = "dataset"
@@ -91,6 +99,8 @@ class ImageDataModule(LightningDataModule):
         train_subset: Annotated[int, Field(gt=0)] | None = None,
         test_subset: Annotated[int, Field(gt=0)] | None = None,
         pin_memory: bool = False,
+        num_classes: Annotated[int, Field(ge=2)] | None = None,
+        class_names: list[str] | None = None,
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)  # checkpoints record which data they saw
@@ -114,9 +124,32 @@ class ImageDataModule(LightningDataModule):
         self.train_subset = train_subset
         self.test_subset = test_subset
         self.pin_memory = pin_memory
+        self._declare_classes(num_classes, class_names)
         self.data_train: IndexedImageDataset | None = None
         self.data_val: IndexedImageDataset | None = None
         self.data_test: IndexedImageDataset | None = None
+
+    def _declare_classes(self, num_classes: int | None, class_names: list[str] | None) -> None:
+        """Adopt the config's class count and names after checking them against the dataset's.
+
+        Datasets whose classes depend on their options (CelebA's attribute, LSUN's categories,
+        an image folder) set ``num_classes``/``class_names`` before calling the base ``__init__``.
+        """
+        own = type(self).num_classes if "num_classes" not in vars(self) else self.num_classes
+        if num_classes is not None and num_classes != own:
+            raise ValueError(
+                f"{self.name}: the config declares num_classes={num_classes} but the dataset has {own} "
+                f"classes; set `data.num_classes={own}` (or remove the key)"
+            )
+        if class_names is not None:
+            names = [str(n) for n in class_names]
+            if len(names) != own:
+                raise ValueError(
+                    f"{self.name}: the config lists {len(names)} class_names but the dataset has {own} "
+                    "classes; give one name per class (or `data.class_names=null` for the dataset's own)"
+                )
+            self.class_names = names
+        self.num_classes = own
 
     # -- what subclasses provide -------------------------------------------------------------
     def load_split(self, train: bool) -> tuple[Tensor, Tensor]:

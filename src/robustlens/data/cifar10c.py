@@ -15,7 +15,7 @@ results can be joined with clean ones.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import numpy as np
 import torch
@@ -24,6 +24,9 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from robustlens.attacks.corruptions.functional import ALL_CORRUPTIONS, check_corruption
+from robustlens.data.base import ImageDataModule
+from robustlens.data.cifar10 import CLASS_NAMES as CIFAR10_CLASS_NAMES
+from robustlens.data.errors import DatasetNotFoundError
 
 PER_SEVERITY = 10_000
 DOWNLOAD_HINT = (
@@ -91,3 +94,78 @@ class CIFAR10C(Dataset):
         """The corruption names whose ``.npy`` file exists under ``root``."""
         folder = Path(root) / "CIFAR-10-C"
         return tuple(n for n in ALL_CORRUPTIONS if (folder / f"{n}.npy").is_file())
+
+
+class CIFAR10CDataModule(ImageDataModule):
+    """The CIFAR-10-C test images of one corruption at one severity (evaluation only).
+
+    Sweep ``data.corruption=fog,snow data.severity=1,2,3,4,5`` for the whole table. Sample
+    indices are CIFAR-10 test positions, so per-sample results join with the clean ones.
+
+    Args:
+        corruption: one of the 19 published corruption names (``fog``, ``snow``, ...).
+        severity: 1..5.
+        folder_root: the folder that holds ``CIFAR-10-C/``, relative to ``data_dir``
+            (``""``: ``data_dir`` itself).
+        per_severity: images per severity block (10,000 in the published arrays).
+        The other arguments are :class:`~robustlens.data.base.ImageDataModule`'s.
+    """
+
+    name: ClassVar[str] = "CIFAR10C"
+    num_classes: ClassVar[int] = 10
+    class_names: ClassVar[list[str]] = CIFAR10_CLASS_NAMES
+    input_shape: ClassVar[tuple[int, int, int]] = (3, 32, 32)
+
+    def __init__(
+        self,
+        corruption: str = "gaussian_noise",
+        severity: Annotated[int, Field(ge=1, le=5)] = 1,
+        folder_root: str = "",
+        per_severity: Annotated[int, Field(ge=1)] = PER_SEVERITY,
+        data_dir: str | None = None,
+        batch_size: Annotated[int, Field(gt=0)] = 128,
+        eval_batch_size: Annotated[int, Field(gt=0)] | None = None,
+        num_workers: Annotated[int, Field(ge=0)] = 0,
+        seed: int = 0,
+        test_subset: Annotated[int, Field(gt=0)] | None = None,
+        pin_memory: bool = False,
+        num_classes: Annotated[int, Field(ge=2)] | None = None,
+        class_names: list[str] | None = None,
+    ):
+        check_corruption(corruption, severity)
+        self.corruption = corruption
+        self.severity = severity
+        self.folder_root = folder_root
+        self.per_severity = per_severity
+        super().__init__(
+            data_dir=data_dir, batch_size=batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers,
+            seed=seed, test_subset=test_subset, pin_memory=pin_memory, num_classes=num_classes,
+            class_names=class_names,
+        )
+
+    @property
+    def root(self) -> Path:
+        return self.data_dir / self.folder_root
+
+    def check_files(self) -> None:
+        folder = self.root / "CIFAR-10-C"
+        missing = [p for p in (folder / f"{self.corruption}.npy", folder / "labels.npy") if not p.is_file()]
+        if missing:
+            prefix = f"{self.folder_root}/" if self.folder_root else ""
+            raise DatasetNotFoundError(
+                self.name, self.data_dir, looked_for=missing,
+                layout=[f"{prefix}CIFAR-10-C/<corruption>.npy", f"{prefix}CIFAR-10-C/labels.npy"],
+                source="download CIFAR-10-C.tar from https://zenodo.org/records/2535967 and unpack it into data_dir",
+            )
+
+    def load_split(self, train: bool) -> tuple[Tensor, Tensor]:
+        if train:
+            raise ValueError(
+                "CIFAR-10-C is a test set (corrupted CIFAR-10 test images); train on `data=cifar10` and "
+                "evaluate with `data=cifar10c`"
+            )
+        self.check_files()
+        ds = CIFAR10C(self.root, self.corruption, self.severity, per_severity=self.per_severity)
+        images = torch.from_numpy(np.ascontiguousarray(ds._images)).permute(0, 3, 1, 2).contiguous()
+        labels = torch.from_numpy(np.asarray(ds._labels, dtype=np.int64))
+        return images, labels
