@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from robustlens.attacks.corruptions._random import SampleRandom, sample_keys
 from robustlens.attacks.noise import GaussianNoise
 from robustlens.evaluation.latent_probes import LatentAccuracyProbe
 from robustlens.evaluation.probe import ProbeContext
+from robustlens.utils.seeding import SampleRandom, sample_keys
 
 from .conftest import adapters, robustlens_classifier, robustlens_generators
 
