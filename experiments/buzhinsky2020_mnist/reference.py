@@ -380,6 +380,8 @@ def latent_run(work: ReferenceWorkdir, trainers: Sequence, adversary, *, labels:
         gm.destroy()
     inverse = torch.empty(len(order), dtype=torch.long)
     inverse[torch.tensor(order)] = torch.arange(len(order))
+    if isinstance(adversary, RecordingAdversary) and len(trainers) == 1:  # back to input order
+        adversary.trajectories[:] = [adversary.trajectories[int(k)] for k in inverse]
 
     def stat(lists, kind=torch.float64):
         return torch.stack([torch.tensor([float(v) for v in col], dtype=kind)[inverse] for col in lists])
@@ -406,6 +408,28 @@ def _typed_empty(dtype: torch.dtype):
         return real_empty(*args, **kwargs)
 
     return empty
+
+
+class RecordingAdversary:
+    """Wraps one of their adversaries and records every point its search evaluates.
+
+    ``trajectories[k]`` is the list of vectors (flattened, as their ``get_gradient`` receives
+    them) of the k-th ``perturb`` call, so a test can show the step at which two searches part.
+    """
+
+    def __init__(self, adversary):
+        self.adversary = adversary
+        self.trajectories: list[list[Tensor]] = []
+
+    def perturb(self, initial_vector: Tensor, get_gradient: Callable):
+        points: list[Tensor] = []
+        self.trajectories.append(points)
+
+        def recording(vector):
+            points.append(vector.detach().flatten().clone())
+            return get_gradient(vector)
+
+        return self.adversary.perturb(initial_vector, recording)
 
 
 def open_reference(workdir: Path, shared: Path | None = None, data_dir: Path | None = None) -> ReferenceWorkdir:
