@@ -55,7 +55,7 @@ def import_pioneer_model() -> ModuleType:
     if str(src) not in sys.path:
         sys.path.insert(0, str(src))
     saved = sys.argv
-    sys.argv = ["train.py", "-d", "celeba"]
+    sys.argv = ["train.py", "-d", "celeba", "--testonly", "--no_TB", "--max_phase=5"]
     try:
         for name in ("config", "utils", "model"):
             sys.modules.pop(name, None)  # other folders may have modules of these common names
