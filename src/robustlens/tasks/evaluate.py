@@ -112,10 +112,17 @@ def run_evaluation(
         name: record for name, record in read_probe_checkpoints(output_dir).items()
         if name in fingerprints and record.get("params", {}).get("config_fingerprint") == fingerprints[name]
     }
+    generator = load_generator(cfg)
+    if generator is not None:  # a generator that does not fit fails here, before any search
+        from robustlens.models.generators.checks import check_generator_fits
+
+        check_generator_fits(
+            generator, classifier, datamodule.num_classes, getattr(datamodule, "input_shape", None)
+        )
     module = EvaluationModule(
         classifier=classifier,
         probes=probes,
-        generator=load_generator(cfg),
+        generator=generator,
         num_classes=datamodule.num_classes,
         class_names=list(getattr(datamodule, "class_names", [])) or None,
         seed=int(cfg.get("seed") or 0),

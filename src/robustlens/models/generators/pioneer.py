@@ -161,7 +161,7 @@ class PioneerEncoderNet(nn.Module):
     def __init__(self, nz: int = 512):
         super().__init__()
         w = list(reversed(_widths(nz)))  # nz/32, nz/16, ..., nz
-        outs = w[1:] + [nz]
+        outs = [*w[1:], nz]
         blocks = [_EncBlock(w[i], outs[i]) for i in range(NUM_STAGES - 1)]
         blocks.append(_EncBlock(nz, nz, 4, 0, last_act=False))
         self.progression = nn.ModuleList(blocks)
@@ -261,7 +261,7 @@ def load_pioneer_checkpoint(path: str | Path, resolution: int = 128) -> PioneerC
             net.load_state_dict(state, strict=True)
         except RuntimeError as err:
             raise ValueError(f"{path}: its {name} does not fit PIONEER's layout (nz={nz}).\n{err}") from err
-    max_step = int(round(math.log2(resolution))) - 2
+    max_step = round(math.log2(resolution)) - 2
     if not 0 <= max_step < NUM_STAGES or 4 * 2**max_step != resolution:
         raise ValueError(f"resolution must be a power of two between 4 and 1024, got {resolution}")
     step = min(int(ckpt["phase"]), max_step)

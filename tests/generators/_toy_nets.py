@@ -1,0 +1,53 @@
+"""Small user-side networks for the bring-your-own tests (importable by class path)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class ToyConditionalDecoder(nn.Module):
+    """A class-conditional decoder to [-1, 1] images with an encoder (the user's own conventions)."""
+
+    def __init__(self, latent_dim: int = 8, num_classes: int = 3, side: int = 16):
+        super().__init__()
+        self.side = side
+        self.embed = nn.Embedding(num_classes, latent_dim)
+        self.fc = nn.Linear(latent_dim, 3 * side * side)
+        self.enc = nn.Linear(3 * side * side, latent_dim)
+
+    def decode(self, z: Tensor, y: Tensor) -> Tensor:
+        return torch.tanh(self.fc(z + self.embed(y))).view(-1, 3, self.side, self.side)
+
+    def encode(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.enc(x.flatten(1))
+
+
+class ToyDecoder(nn.Module):
+    """An unconditional decoder (one per class) to [0, 1] images, called as ``forward(z)``."""
+
+    def __init__(self, latent_dim: int = 8, side: int = 16):
+        super().__init__()
+        self.side = side
+        self.fc = nn.Linear(latent_dim, 3 * side * side)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return torch.sigmoid(self.fc(z)).view(-1, 3, self.side, self.side)
+
+
+class ScriptableDecoder(nn.Module):
+    """A class-conditional decoder with an exported encoder, for ``torch.jit.script``."""
+
+    def __init__(self, latent_dim: int = 8, num_classes: int = 3, side: int = 16):
+        super().__init__()
+        self.side = side
+        self.embed = nn.Embedding(num_classes, latent_dim)
+        self.fc = nn.Linear(latent_dim, 3 * side * side)
+        self.enc = nn.Linear(3 * side * side, latent_dim)
+
+    def forward(self, z: Tensor, y: Tensor) -> Tensor:
+        return torch.sigmoid(self.fc(z + self.embed(y))).view(-1, 3, self.side, self.side)
+
+    @torch.jit.export
+    def encode(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.enc(x.flatten(1))
