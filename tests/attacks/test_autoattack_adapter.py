@@ -3,6 +3,9 @@ trained model, respect their budgets, verify success, and leave the caller's RNG
 
 from __future__ import annotations
 
+import copy
+import logging
+
 import pyautoattack
 import pytest
 import torch
@@ -70,7 +73,7 @@ def test_apgd_t_equals_direct_reference_call(digits):
 
 def test_autoattack_standard_equals_reference(digits):
     # a large eps breaks every point during APGD-CE, so FAB-T and Square are skipped (fast);
-    # the slow test below exercises the full ensemble
+    # test_autoattack_later_components_run_on_a_gradient_masked_model runs them
     model, x, y = digits
     x, y = x[:12], y[:12]
     res = AutoAttack(0.3, seed=0)(model, x, y)
@@ -80,6 +83,39 @@ def test_autoattack_standard_equals_reference(digits):
     assert torch.allclose(res.x_adv, x_ref, atol=1e-6)
     _check_result(model, x, y, res, 0.3, "linf")
     assert res.success.all()
+
+
+class _Quantised(torch.nn.Module):
+    """The digits MLP behind a 4-level input quantisation: the gradient is zero almost
+    everywhere (gradient masking), so APGD-CE and APGD-T cannot move and the points they leave
+    robust reach FAB-T and the gradient-free Square attack."""
+
+    def __init__(self, inner: torch.nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(torch.round(x * 4) / 4)
+
+
+def test_autoattack_later_components_run_on_a_gradient_masked_model(digits, caplog):
+    model, x, y = digits
+    # a copy: the reference's FAB calls backward(), which would leave gradients on the shared model
+    masked = _Quantised(copy.deepcopy(model)).eval()
+    x, y = x[:8], y[:8]
+    ce = APGDCE(0.25, seed=0)(masked, x, y)
+    res = AutoAttack(0.25, seed=0)(masked, x, y)
+    # the reference run, with its log: every component ran on the points still robust
+    aa = pyautoattack.AutoAttack(masked, eps=0.25, norm="Linf", seed=0, version="standard", device="cpu")
+    with caplog.at_level(logging.DEBUG, logger="auto-attack"), torch.random.fork_rng(devices=[]):
+        x_ref, _ = aa.run_standard_evaluation(x, y, batch_size=500)
+    log = caplog.text
+    for component in ("apgd-ce", "apgd-t", "fab-t", "square"):
+        assert f"robust accuracy after {component.upper()}" in log, component
+    assert torch.allclose(res.x_adv, x_ref, atol=1e-6)  # the adapter runs exactly the reference
+    _check_result(masked, x, y, res, 0.25, "linf")
+    # the later components broke points the first one could not
+    assert not (ce.success & ~res.success).any() and res.success.sum() > ce.success.sum()
 
 
 @pytest.mark.slow

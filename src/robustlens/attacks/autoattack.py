@@ -91,10 +91,21 @@ class _ReferenceAttack(BoundedAttack):
 class APGDCE(_ReferenceAttack):
     """APGD on the cross-entropy loss (reference ``APGDAttack(loss='ce')``).
 
+    Paper: Croce & Hein, *Reliable Evaluation of Adversarial Robustness with an Ensemble of
+    Diverse Parameter-free Attacks*, ICML 2020 (AutoAttack's first component).
+
+    Threat model: white-box, L∞ or L2 ball of radius ``eps``, untargeted, [0,1] inputs.
+
+    Success: a fresh forward pass on the returned image predicts a class other than ``y``.
+
     Args:
-        eps: budget; norm: ``'linf'``/``'l2'``; seed: the reference's RNG seed;
-        steps: iterations per restart (100 in AutoAttack); restarts: runs for still-robust points;
+        eps: the budget.
+        norm: ``'linf'`` or ``'l2'``.
+        steps: iterations per restart (100 in AutoAttack).
+        restarts: runs for still-robust points.
         rho: step-size decrease threshold (0.75 in AutoAttack).
+        seed: the reference's RNG seed (global torch RNG, forked so the caller's is untouched).
+        bounds: must be (0, 1).
     """
 
     name = "apgd_ce"
@@ -132,7 +143,25 @@ class APGDCE(_ReferenceAttack):
 
 class APGDT(_ReferenceAttack):
     """APGD on the targeted DLR loss over the top ``target_classes`` other classes
-    (reference ``APGDAttack_targeted``). Untargeted in effect: success = misclassification.
+    (reference ``APGDAttack_targeted``).
+
+    Paper: Croce & Hein, ICML 2020 (AutoAttack's second component).
+
+    Threat model: white-box, L∞ or L2 ball of radius ``eps``, [0,1] inputs; it aims at
+    several classes in turn but is untargeted in effect.
+
+    Success: a fresh forward pass on the returned image predicts a class other than ``y``
+    (any class: the targets are only a search strategy).
+
+    Args:
+        eps: the budget.
+        norm: ``'linf'`` or ``'l2'``.
+        steps: iterations per restart and target.
+        target_classes: how many of the highest-scoring other classes are aimed at (≤ K−1).
+        restarts: runs per target for still-robust points.
+        rho: step-size decrease threshold.
+        seed: the reference's RNG seed.
+        bounds: must be (0, 1).
     """
 
     name = "apgd_t"
@@ -177,7 +206,24 @@ class APGDT(_ReferenceAttack):
 
 class AutoAttack(_ReferenceAttack):
     """AutoAttack ``version='standard'``: APGD-CE, APGD-T, FAB-T, Square, each run only on
-    points still robust (reference ``pyautoattack.AutoAttack.run_standard_evaluation``)."""
+    points still robust (reference ``pyautoattack.AutoAttack.run_standard_evaluation``).
+
+    Paper: Croce & Hein, ICML 2020; the numbers RobustBench reports.
+
+    Threat model: white-box then black-box (Square), L∞ or L2 ball of radius ``eps``,
+    untargeted, [0,1] inputs.
+
+    Success: a fresh forward pass on the returned image predicts a class other than ``y``
+    (the image of the first component that broke the point).
+
+    Args:
+        eps: the budget.
+        norm: ``'linf'`` or ``'l2'``.
+        version: ``'standard'`` (the only version offered).
+        seed: the reference's RNG seed.
+        batch_size: the reference's batch size.
+        bounds: must be (0, 1).
+    """
 
     name = "autoattack"
     reference_name = "pyautoattack.AutoAttack(version='standard')"

@@ -19,6 +19,14 @@ from robustlens.attacks.base import AttackInputError, BoundedAttack
 class FGSM(BoundedAttack):
     """``x + ε·sign(∇ₓ loss)``, clipped to the valid range.
 
+    Paper: Goodfellow, Shlens & Szegedy, *Explaining and Harnessing Adversarial Examples*,
+    ICLR 2015.
+
+    Threat model: white-box, L∞ budget ``eps``, one gradient step; untargeted or targeted.
+
+    Success: a fresh forward pass on the returned image predicts a class other than ``y``
+    (untargeted) or ``target`` (targeted).
+
     Args:
         eps: L∞ budget.
         loss: ``'ce'`` or ``'margin'``.

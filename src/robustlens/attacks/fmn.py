@@ -46,7 +46,17 @@ _ALPHA_INIT = {"linf": 10.0, "l2": 1.0}
 
 
 class FMN(MinimalNormAttack):
-    """Fast Minimum-Norm attack.
+    """Fast Minimum-Norm attack: the smallest adversarial perturbation per sample.
+
+    Paper: Pintor, Roli, Brendel & Biggio, *Fast Minimum-norm Adversarial Attacks through
+    Adaptive Norm Constraints*, NeurIPS 2021.
+
+    Threat model: white-box, L∞ or L2, no budget (a minimal-norm search); untargeted or
+    targeted; perturbed images stay in the valid range.
+
+    Success: a fresh forward pass on the returned image (the smallest adversarial point
+    found) predicts a class other than ``y`` (untargeted) or ``target`` (targeted); then
+    ``norm`` is the minimal norm found. Where it fails, ``norm`` is the final iterate's.
 
     Args:
         norm: ``'linf'`` or ``'l2'``.

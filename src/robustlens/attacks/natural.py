@@ -162,7 +162,23 @@ class NaturalPerturbation(Perturbation, abc.ABC):
 
 
 class Rotation(NaturalPerturbation):
-    """Rotation by an angle in ``[-max_degrees, max_degrees]`` (counter-clockwise positive)."""
+    """Rotation by an angle in ``[-max_degrees, max_degrees]`` (counter-clockwise positive).
+
+    Paper: Engstrom, Tran, Tsipras, Schmidt & Madry, *Exploring the Landscape of Spatial
+    Robustness*, ICML 2019 (worst case over a grid of transforms).
+
+    Threat model: not an attack (no gradients): the worst of ``num`` rotations per sample.
+
+    Success: a fresh forward pass on the returned image (the first misclassifying value,
+    else the hardest one) predicts a class other than ``y``.
+
+    Args:
+        max_degrees: largest rotation, in degrees.
+        mode: ``'grid'`` (fixed grid, mildest first) or ``'random'`` (per-sample draws).
+        num: values tried per sample.
+        seed: seed of the per-sample draws (``mode='random'``).
+        batch_size: largest number of transformed images sent to the model at once.
+    """
 
     name = "rotation"
 
@@ -182,8 +198,24 @@ class Rotation(NaturalPerturbation):
 
 
 class Translation(NaturalPerturbation):
-    """Shift by ``(dx, dy)`` with each in ``[-max_pixels, max_pixels]``; the grid has ``num²`` points
-    (``num = 2*max_pixels + 1`` gives every integer shift)."""
+    """Shift by ``(dx, dy)`` with each in ``[-max_pixels, max_pixels]``.
+
+    Paper: Engstrom, Tran, Tsipras, Schmidt & Madry, *Exploring the Landscape of Spatial
+    Robustness*, ICML 2019 (worst case over a grid of transforms).
+
+    Threat model: not an attack (no gradients): the worst of the ``num²`` grid shifts (or ``num``
+    random ones) per sample, zero fill.
+
+    Success: a fresh forward pass on the returned image (the first misclassifying value,
+    else the hardest one) predicts a class other than ``y``.
+
+    Args:
+        max_pixels: largest shift per axis, in pixels.
+        mode: ``'grid'`` (fixed grid, mildest first) or ``'random'`` (per-sample draws).
+        num: values tried per sample per axis (the grid has ``num²`` points; ``num = 2*max_pixels + 1`` gives every integer shift).
+        seed: seed of the per-sample draws (``mode='random'``).
+        batch_size: largest number of transformed images sent to the model at once.
+    """
 
     name = "translation"
     param_dim = 2
@@ -204,7 +236,24 @@ class Translation(NaturalPerturbation):
 
 
 class Scaling(NaturalPerturbation):
-    """Zoom about the centre by a factor in ``[min_scale, max_scale]``."""
+    """Zoom about the centre by a factor in ``[min_scale, max_scale]``.
+
+    Paper: Engstrom, Tran, Tsipras, Schmidt & Madry, *Exploring the Landscape of Spatial
+    Robustness*, ICML 2019 (the same worst-of-grid search).
+
+    Threat model: not an attack (no gradients): the worst of ``num`` zoom factors per sample.
+
+    Success: a fresh forward pass on the returned image (the first misclassifying value,
+    else the hardest one) predicts a class other than ``y``.
+
+    Args:
+        min_scale: smallest factor (> 0; < 1 shrinks).
+        max_scale: largest factor.
+        mode: ``'grid'`` (fixed grid, mildest first) or ``'random'`` (per-sample draws).
+        num: values tried per sample.
+        seed: seed of the per-sample draws (``mode='random'``).
+        batch_size: largest number of transformed images sent to the model at once.
+    """
 
     name = "scaling"
 
@@ -227,7 +276,23 @@ class Scaling(NaturalPerturbation):
 
 
 class Brightness(NaturalPerturbation):
-    """Add a constant in ``[-max_delta, max_delta]`` to every pixel (clipped to [0,1])."""
+    """Add a constant in ``[-max_delta, max_delta]`` to every pixel (clipped to [0,1]).
+
+    Paper: none of its own (a standard photometric transform), searched worst-of-grid as in
+    Engstrom et al., ICML 2019.
+
+    Threat model: not an attack (no gradients): the worst of ``num`` brightness shifts per sample.
+
+    Success: a fresh forward pass on the returned image (the first misclassifying value,
+    else the hardest one) predicts a class other than ``y``.
+
+    Args:
+        max_delta: largest shift, in [0,1] intensity units.
+        mode: ``'grid'`` (fixed grid, mildest first) or ``'random'`` (per-sample draws).
+        num: values tried per sample.
+        seed: seed of the per-sample draws (``mode='random'``).
+        batch_size: largest number of transformed images sent to the model at once.
+    """
 
     name = "brightness"
 
@@ -247,7 +312,24 @@ class Brightness(NaturalPerturbation):
 
 
 class Contrast(NaturalPerturbation):
-    """Scale contrast around the mean grey level by a factor in ``[min_factor, max_factor]``."""
+    """Scale contrast around the mean grey level by a factor in ``[min_factor, max_factor]``.
+
+    Paper: none of its own (a standard photometric transform), searched worst-of-grid as in
+    Engstrom et al., ICML 2019.
+
+    Threat model: not an attack (no gradients): the worst of ``num`` contrast factors per sample.
+
+    Success: a fresh forward pass on the returned image (the first misclassifying value,
+    else the hardest one) predicts a class other than ``y``.
+
+    Args:
+        min_factor: smallest factor (0: a flat grey image).
+        max_factor: largest factor.
+        mode: ``'grid'`` (fixed grid, mildest first) or ``'random'`` (per-sample draws).
+        num: values tried per sample.
+        seed: seed of the per-sample draws (``mode='random'``).
+        batch_size: largest number of transformed images sent to the model at once.
+    """
 
     name = "contrast"
 

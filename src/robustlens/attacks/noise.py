@@ -15,7 +15,8 @@ from robustlens.utils.seeding import SampleRandom, sample_keys
 class GaussianNoise(Perturbation):
     """Add ``N(0, sigma²)`` noise, ``draws`` times per sample; return the worst draw.
 
-    Paper: the noise accuracy of Buzhinsky, Nerinovsky & Tripakis (2020), A.3 (σ = 0.8 in
+    Paper: the noise accuracy of Buzhinsky, Nerinovsky & Tripakis, *Metrics and Methods for
+    Robustness Evaluation of Neural Networks with Generative Models* (2020), A.3 (σ = 0.8 in
     their [-1,1] units = ``sigma=0.4`` here, in [0,1] units).
 
     Threat model: not an attack. Random, model-independent noise; the model is queried once

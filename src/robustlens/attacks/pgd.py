@@ -38,6 +38,16 @@ def _check_number(value: float, name: str, *, minimum: float, strict: bool = Fal
 class PGD(BoundedAttack):
     """L∞ / L2 PGD with random start, restarts, CE or margin loss, optional target.
 
+    Paper: Madry, Makelov, Schmidt, Tsipras & Vladu, *Towards Deep Learning Models Resistant
+    to Adversarial Attacks*, ICLR 2018.
+
+    Threat model: white-box, L∞ or L2 ball of radius ``eps`` around ``x`` (intersected with
+    the valid range); untargeted or targeted.
+
+    Success: a fresh forward pass on the returned image predicts a class other than ``y``
+    (untargeted) or ``target`` (targeted). With early stopping the returned point of a broken
+    sample is the first adversarial iterate.
+
     Args:
         eps: radius of the norm ball, in input units ([0,1] images).
         step_size: step length (L∞: per-pixel; L2: Euclidean length of each step).

@@ -134,6 +134,14 @@ class PaperASearchAttack(Attack):
 class PaperASeverity(PaperASearchAttack, MinimalNormAttack):
     """A.3's image-space adversarial severity: the 'min' search; mean ``norm`` = severity.
 
+    Paper: Buzhinsky, Nerinovsky & Tripakis (2020), A.3 (severity) and A.4 (the search).
+
+    Threat model: white-box, untargeted, no budget (a minimal-norm search under the cap
+    ``rho``), scaled L2 or L∞.
+
+    Success: a fresh forward pass on the returned image predicts a class other than ``y``;
+    then ``norm`` is the smallest adversarial norm found.
+
     Preset (``conf/attack/severity_l2.yaml``, ``severity_linf.yaml``): T = 50, s = 0.05,
     R = 15, caps ``rho=0.3`` (scaled L2) / ``rho=0.6`` (L∞) in [0,1] units = the paper's
     0.6 / 1.2. Where ``success`` is False, ``norm`` is the first run's final perturbation
@@ -146,6 +154,12 @@ class PaperASeverity(PaperASearchAttack, MinimalNormAttack):
 
 class PaperABoundedAttack(PaperASearchAttack, BoundedAttack):
     """A.3's bounded image attack: the 'any' search with budget ``eps = rho``.
+
+    Paper: Buzhinsky, Nerinovsky & Tripakis (2020), A.3 (bounded accuracy) and A.4.
+
+    Threat model: white-box, untargeted, scaled-L2 or L∞ ball of radius ``rho``.
+
+    Success: a fresh forward pass on the returned image predicts a class other than ``y``.
 
     Preset (``conf/attack/paper_a_bounded_l2.yaml``, ``_linf.yaml``): one run, T = 25,
     s = 0.1, random start. Parameters: :class:`PaperASearchAttack`.

@@ -16,6 +16,13 @@ from robustlens.utils.seeding import SampleRandom, sample_keys
 class Corruption(Perturbation):
     """One CIFAR-10-C corruption at one severity, applied to every sample.
 
+    Paper: Hendrycks & Dietterich, *Benchmarking Neural Network Robustness to Common
+    Corruptions and Perturbations*, ICLR 2019 (their generation code, re-written in torch).
+
+    Threat model: not an attack. A fixed, model-independent corruption.
+
+    Success: a fresh forward pass on the corrupted image predicts a class other than ``y``.
+
     Not adaptive: the model is never queried (``iterations`` = 0); the base class's forward
     pass then tells which samples the corruption flipped. Randomness is per sample, keyed by
     the dataset ``index`` (and ``seed``), so results do not depend on batching or DDP.
