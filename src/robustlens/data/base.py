@@ -199,6 +199,9 @@ class ImageDataModule(LightningDataModule):
         elif not train and distributed:
             sampler = UnpaddedDistributedSampler(dataset)
         elif train:
+            # one replica of the distributed sampler: the shuffle of epoch e is a function of (seed, e)
+            # (Lightning calls set_epoch), so a fit resumed at epoch e sees the order an uninterrupted one does
+            sampler = DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=True, seed=self.seed)
             generator = torch.Generator().manual_seed(self.seed)
         return DataLoader(
             dataset,

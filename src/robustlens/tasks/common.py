@@ -197,7 +197,7 @@ def instantiate_dict(node: DictConfig | None) -> list[Any]:
     return [instantiate(value) for value in node.values() if isinstance(value, DictConfig) and "_target_" in value]
 
 
-def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
-    callbacks = instantiate_dict(cfg.get("callbacks"))
+def build_trainer(cfg: DictConfig, extra_callbacks: list[Any] | None = None, **overrides: Any) -> L.Trainer:
+    callbacks = [*instantiate_dict(cfg.get("callbacks")), *(extra_callbacks or [])]
     loggers = instantiate_dict(cfg.get("logger"))
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **overrides)

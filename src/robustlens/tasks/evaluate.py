@@ -21,7 +21,13 @@ from robustlens.evaluation.module import EvaluationModule
 from robustlens.evaluation.probe import Probe
 from robustlens.tasks.common import build_trainer, results_payload
 from robustlens.utils.io import write_text_atomic
-from robustlens.utils.resume import PROBES_DIR, read_probe_checkpoints, write_probe_checkpoint, write_results_atomic
+from robustlens.utils.resume import (
+    PROBES_DIR,
+    read_probe_checkpoints,
+    read_probe_table,
+    write_probe_checkpoint,
+    write_results_atomic,
+)
 
 log = logging.getLogger("robustlens")
 
@@ -132,7 +138,7 @@ def run_evaluation(
     metrics: dict[str, Any] = {}
     tables: dict[str, pd.DataFrame] = {}
     for name in probes:
-        table = _load_probe_table(output_dir, name) if name in finished else None
+        table = read_probe_table(output_dir, finished[name]) if name in finished else None
         if table is not None:
             log.info("probe %s already finished: reusing %s/%s", name, PROBES_DIR, name)
             metrics.update(finished[name]["metrics"])
@@ -143,9 +149,10 @@ def run_evaluation(
         metrics.update(module.last_metrics)
         tables[name] = module.last_table
         if trainer.is_global_zero:
-            write_text_atomic(output_dir / PROBES_DIR / f"{name}.csv", module.last_table.to_csv(index=False))
+            table_path = write_text_atomic(output_dir / PROBES_DIR / f"{name}.csv", module.last_table.to_csv(index=False))
             write_probe_checkpoint(
-                output_dir, name, module.last_metrics, {**descriptions[name], "config_fingerprint": fingerprints[name]}
+                output_dir, name, module.last_metrics, {**descriptions[name], "config_fingerprint": fingerprints[name]},
+                table=table_path,
             )
             _write(cfg, output_dir, "partial", metrics, descriptions, list(tables), started)
     per_sample = merge_tables(tables)
@@ -199,15 +206,6 @@ def probe_fingerprints(cfg: DictConfig, names: list[str]) -> dict[str, str]:
             evaluation["probes"] = {name: all_probes.get(name)}
         fingerprints[name] = hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return fingerprints
-
-
-def _load_probe_table(output_dir: Path, name: str) -> pd.DataFrame | None:
-    """The per-sample columns of a finished probe; ``None`` (the probe reruns) if unreadable."""
-    try:
-        return pd.read_csv(output_dir / PROBES_DIR / f"{name}.csv")
-    except Exception as exc:
-        log.warning("probe %s: per-sample file unreadable (%s); the probe runs again", name, exc)
-        return None
 
 
 def merge_tables(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -25,6 +25,25 @@ def _scalar_metrics(trainer) -> dict[str, float]:
     return {k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "ndim", 1) == 0}
 
 
+def _resume_checkpoint(trainer) -> Path | None:
+    """The checkpoint a killed, pre-empted or requeued run of this job left behind, if any.
+
+    Why here: a requeued SLURM job (submitit resubmits the same Hydra job into the same output dir)
+    and a job re-run by hand after ``kill -9`` both find their own ``last.ckpt`` and continue from the
+    last finished epoch; :func:`robustlens.utils.resume.resumable_checkpoint` never returns a torn file.
+    Only reached when the job's results are not complete (the skip check comes first).
+    """
+    from robustlens.utils.resume import resumable_checkpoint
+
+    for callback in trainer.checkpoint_callbacks:
+        dirpath = getattr(callback, "dirpath", None)
+        found = resumable_checkpoint(dirpath) if dirpath else None
+        if found is not None:
+            log.info("resuming the interrupted fit from %s", found)
+            return found
+    return None
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Task body of ``robustlens train``."""
     from robustlens.tasks.common import job_info
@@ -65,12 +84,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     else:
         raise ValueError(f"unknown task.kind {kind!r}; valid: classifier, generator")
     ensure_cached_generator(cfg, datamodule)
-    trainer = build_trainer(cfg)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    from robustlens.utils.rng_state import ResumableRNGState
+
+    trainer = build_trainer(cfg, extra_callbacks=[ResumableRNGState()])
+    ckpt_path = cfg.get("ckpt_path") or _resume_checkpoint(trainer)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {f"train/{k}" if not k.startswith(("train", "val")) else k: v for k, v in _scalar_metrics(trainer).items()}
     best = getattr(trainer.checkpoint_callback, "best_model_path", "") if trainer.checkpoint_callback else ""
     last = getattr(trainer.checkpoint_callback, "last_model_path", "") if trainer.checkpoint_callback else ""
-    extra = {"checkpoints": {"best": best or None, "last": last or None}}
+    extra = {"checkpoints": {"best": best or None, "last": last or None},
+             "resumed_from": str(ckpt_path) if ckpt_path and not cfg.get("ckpt_path") else None}
     evaluation = cfg.get("evaluation") or {}
     if kind == "classifier" and evaluation.get("probes"):
         from robustlens.tasks.evaluate import run_evaluation

@@ -23,13 +23,18 @@ Every file is written with :func:`write_json_atomic` (temp file in the same dire
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 from robustlens.utils.io import write_text_atomic
+
+log = logging.getLogger("robustlens")
 
 RESULTS_SCHEMA = "robustlens.results/1"
 PROBE_SCHEMA = "robustlens.probe/1"
@@ -40,6 +45,30 @@ STATUSES = ("complete", "partial", "failed")
 
 class ResultsFileError(ValueError):
     """A results file exists but cannot be trusted (corrupt JSON, wrong schema, bad status)."""
+
+
+class UntrustedFileWarning(UserWarning):
+    """A file of an earlier run is corrupt or truncated: it is ignored and its unit is recomputed."""
+
+
+def warn_untrusted(path: str | os.PathLike, problem: str, consequence: str) -> None:
+    """Say loudly that ``path`` is ignored (log + Python warning), so it is never silently reused or dropped.
+
+    Why both: the log line lands in the job's log file (what a user reads after a sweep), the warning
+    is what tests and ``-W error`` runs see.
+    """
+    message = f"{path}: {problem}; {consequence}"
+    log.warning(message)
+    warnings.warn(message, UntrustedFileWarning, stacklevel=3)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (the probe checkpoint stores it for its per-sample table)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _json_default(obj: Any) -> Any:
@@ -105,9 +134,11 @@ def read_results(output_dir: str | os.PathLike) -> dict[str, Any]:
     """
     path = Path(output_dir) / RESULTS_FILE
     try:
-        payload = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ResultsFileError(f"{path}: corrupt results file ({err}); delete it and re-run the job") from err
+    except IsADirectoryError as err:
+        raise ResultsFileError(f"{path}: is a directory, not a results file; remove it and re-run the job") from err
     return validate_results(payload, str(path))
 
 
@@ -123,6 +154,7 @@ def job_state(output_dir: str | os.PathLike, overrides: list[str] | None = None)
     except FileNotFoundError:
         return False, f"{path} does not exist"
     except ResultsFileError as err:
+        warn_untrusted(path, str(err).removeprefix(f"{path}: "), "the job runs again")
         return False, str(err)
     if payload["status"] != "complete":
         return False, f"{path}: status is {payload['status']!r}"
@@ -150,8 +182,13 @@ def write_probe_checkpoint(
     probe: str,
     metrics: dict[str, Any],
     params: dict[str, Any] | None = None,
+    table: str | os.PathLike | None = None,
 ) -> Path:
-    """Record that ``probe`` has finished (see the module docstring for the format)."""
+    """Record that ``probe`` has finished (see the module docstring for the format).
+
+    ``table``: the probe's per-sample file, written before this call; its name, row count and SHA-256
+    go into the checkpoint, so a resumed run can tell a truncated or altered table from the real one.
+    """
     from datetime import datetime, timezone
 
     if not probe or "/" in probe:
@@ -164,25 +201,83 @@ def write_probe_checkpoint(
         "metrics": metrics,
         "finished": datetime.now(timezone.utc).isoformat(),
     }
+    if table is not None:
+        table = Path(table)
+        with open(table, "rb") as handle:
+            rows = max(sum(1 for _ in handle) - 1, 0)  # minus the header line
+        payload["table"] = {"file": table.name, "sha256": file_sha256(table), "rows": rows}
     return write_json_atomic(Path(output_dir) / PROBES_DIR / f"{probe}.json", payload)
 
 
+def _probe_problem(payload: Any, stem: str) -> str | None:
+    """Why a parsed probe checkpoint cannot be trusted, or ``None``."""
+    if not isinstance(payload, dict):
+        return f"expected a JSON object, got {type(payload).__name__}"
+    if payload.get("schema") != PROBE_SCHEMA:
+        return f"schema is {payload.get('schema')!r}, expected {PROBE_SCHEMA!r}"
+    if payload.get("status") != "complete":
+        return f"status is {payload.get('status')!r}, not 'complete'"
+    if payload.get("probe") != stem:
+        return f"records probe {payload.get('probe')!r}, not {stem!r} (a renamed or copied file)"
+    if not isinstance(payload.get("metrics"), dict):
+        return "has no 'metrics' object"
+    return None
+
+
 def read_probe_checkpoints(output_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """All valid per-probe checkpoints by probe name; unreadable ones are ignored (the probe reruns)."""
+    """All valid per-probe checkpoints by probe name.
+
+    A torn, corrupt or foreign file is never taken for a finished probe: it is reported
+    (:func:`warn_untrusted`, naming the file) and left out, so that probe runs again.
+    """
     found: dict[str, dict[str, Any]] = {}
     for file in sorted((Path(output_dir) / PROBES_DIR).glob("*.json")):
         try:
-            payload = json.loads(file.read_text())
-        except (OSError, json.JSONDecodeError):
+            payload = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            warn_untrusted(file, f"unreadable probe checkpoint ({err})", f"probe {file.stem!r} runs again")
             continue
-        if (
-            isinstance(payload, dict)
-            and payload.get("schema") == PROBE_SCHEMA
-            and payload.get("status") == "complete"
-            and payload.get("probe") == file.stem
-        ):
-            found[file.stem] = payload
+        problem = _probe_problem(payload, file.stem)
+        if problem is not None:
+            warn_untrusted(file, f"untrusted probe checkpoint: {problem}", f"probe {file.stem!r} runs again")
+            continue
+        found[file.stem] = payload
     return found
+
+
+def read_probe_table(output_dir: str | os.PathLike, record: dict[str, Any]) -> Any:
+    """The per-sample table (a pandas DataFrame) of a finished probe, or ``None`` (with a warning naming the
+    file) when it is missing, truncated, altered or unparsable — then the probe runs again.
+
+    ``record`` is the probe's checkpoint (:func:`read_probe_checkpoints`); its ``table`` entry (SHA-256, row
+    count) is what makes a truncated table detectable even when the cut falls on a line boundary. A checkpoint
+    written before tables were hashed is checked for parseability only.
+    """
+    import pandas as pd
+
+    name = record.get("probe", "?")
+    meta = record.get("table") if isinstance(record.get("table"), dict) else {}
+    path = Path(output_dir) / PROBES_DIR / str(meta.get("file") or f"{name}.csv")
+    again = f"probe {name!r} runs again"
+    if not path.is_file():
+        warn_untrusted(path, "the per-sample table of a finished probe is missing", again)
+        return None
+    if meta.get("sha256") and file_sha256(path) != meta["sha256"]:
+        warn_untrusted(path, "the per-sample table does not match the checksum of its probe checkpoint "
+                       "(truncated or altered)", again)
+        return None
+    try:
+        table = pd.read_csv(path)
+    except Exception as err:  # pandas raises several types for torn files
+        warn_untrusted(path, f"unparsable per-sample table ({type(err).__name__}: {err})", again)
+        return None
+    if "rows" in meta and len(table) != int(meta["rows"]):
+        warn_untrusted(path, f"the per-sample table has {len(table)} rows, its checkpoint says {meta['rows']}", again)
+        return None
+    if not {"index", "label"} <= set(table.columns):
+        warn_untrusted(path, "the per-sample table lacks its 'index'/'label' columns", again)
+        return None
+    return table
 
 
 def completed_probes(output_dir: str | os.PathLike) -> set[str]:
@@ -190,13 +285,59 @@ def completed_probes(output_dir: str | os.PathLike) -> set[str]:
     done = set(read_probe_checkpoints(output_dir))
     try:
         payload = read_results(output_dir)
-    except (FileNotFoundError, ResultsFileError):
+    except FileNotFoundError:
+        return done
+    except ResultsFileError as err:
+        warn_untrusted(Path(output_dir) / RESULTS_FILE, str(err).split(": ", 1)[-1], "its probes are not reused")
         return done
     if payload["status"] == "complete":
         done |= set(payload.get("completed_probes") or payload.get("probes", {}))
     elif payload["status"] == "partial":
         done |= set(payload.get("completed_probes") or [])
     return done
+
+
+#: what a Lightning checkpoint of a fit must hold to be resumed from
+_CHECKPOINT_KEYS = ("state_dict", "epoch", "global_step", "loops", "optimizer_states")
+
+
+def checkpoint_problem(path: str | os.PathLike) -> str | None:
+    """Why the Lightning checkpoint at ``path`` cannot be resumed from (unloadable, truncated, not a
+    training checkpoint), or ``None`` when it can."""
+    import torch
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises RuntimeError/EOFError/UnpicklingError/... for torn files
+        return f"unloadable checkpoint ({type(err).__name__}: {str(err)[:200]})"
+    if not isinstance(payload, dict):
+        return f"not a Lightning checkpoint (a {type(payload).__name__})"
+    missing = [key for key in _CHECKPOINT_KEYS if key not in payload]
+    if missing:
+        return f"not a resumable training checkpoint (lacks {', '.join(missing)})"
+    return None
+
+
+def resumable_checkpoint(directory: str | os.PathLike) -> Path | None:
+    """The newest checkpoint in ``directory`` a killed or requeued fit can continue from, or ``None``.
+
+    Why: a training job that was pre-empted, requeued or killed must continue from its last finished
+    epoch instead of starting again, and a checkpoint torn by the kill must never be loaded. Candidates
+    are tried newest first (``last.ckpt`` before the epoch checkpoints on a tie); every unusable one is
+    reported by name and skipped, so a torn ``last.ckpt`` falls back to the newest intact epoch checkpoint
+    (the epochs after it are recomputed).
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return None
+    candidates = sorted(directory.glob("*.ckpt"), key=lambda f: (f.stat().st_mtime, f.name == "last.ckpt"),
+                        reverse=True)
+    for candidate in candidates:
+        problem = checkpoint_problem(candidate)
+        if problem is None:
+            return candidate
+        warn_untrusted(candidate, problem, "not resumed from (the training it holds is recomputed)")
+    return None
 
 
 def optuna_storage(url: str) -> Any:
