@@ -70,6 +70,14 @@ class EvaluationModule(L.LightningModule):
             for metric in probe.metrics.values():
                 if hasattr(metric, "set_model"):
                     metric.set_model(self.classifier)
+        # NaN/Inf from either network stops the pass with the probe and sample named (robustlens.utils.finite)
+        from robustlens.utils.finite import install_finite_check
+
+        self._batch_index: Tensor | None = None
+        install_finite_check(self.classifier, "the classifier", lambda: (self.probe_name, self._batch_index))
+        if self.generator is not None:
+            decode = "decode" if hasattr(self.generator, "decode") else "forward"
+            install_finite_check(self.generator, "the generator", lambda: (self.probe_name, self._batch_index), decode)
 
     @property
     def probe(self) -> Probe:
@@ -89,6 +97,7 @@ class EvaluationModule(L.LightningModule):
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         x, y, index = batch
+        self._batch_index = index
         with torch.no_grad():
             clean_logits = self.classifier(x)
         context = ProbeContext(seed=self.seed, generator=self.generator, clean_logits=clean_logits)

@@ -37,7 +37,7 @@ def _resume_checkpoint(trainer) -> Path | None:
 
     for callback in trainer.checkpoint_callbacks:
         dirpath = getattr(callback, "dirpath", None)
-        found = resumable_checkpoint(dirpath) if dirpath else None
+        found = resumable_checkpoint(dirpath, trainer.max_epochs) if dirpath else None
         if found is not None:
             log.info("resuming the interrupted fit from %s", found)
             return found
