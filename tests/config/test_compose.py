@@ -44,12 +44,24 @@ def test_data_options(option: str, tmp_path: Path, shared_data: Path) -> None:
         assert dm.class_names == list(cfg.data.class_names)
 
 
+#: classifier sources read weights files: composed and validated here, loaded in tests/zoo
+_SOURCES = {
+    "robustbench": [], "timm": [], "torchvision": [],
+    "torchscript": ["classifier.path=model.ts", "classifier.input_size=32"],
+    "module": ["classifier.network._target_=torch.nn.Identity", "classifier.weights=model.pt"],
+}
+
+
 @pytest.mark.parametrize("option", options("classifier"))
 def test_classifier_options(option: str, tmp_path: Path, shared: Path) -> None:
     import torch
 
-    cfg = compose_config("train", [f"classifier={option}", f"paths.shared_dir={shared}"], tmp_path)
+    overrides = [f"classifier={option}", f"paths.shared_dir={shared}", *_SOURCES.get(option, [])]
+    cfg = compose_config("train", overrides, tmp_path)
     validate_config(cfg, TOP_LEVEL_KEYS)
+    if option in _SOURCES:
+        assert cfg.classifier.num_classes == cfg.data.num_classes
+        return
     net = instantiate(cfg.classifier).eval()
     channels = 3 if option in ("preact_resnet18", "wide_resnet") else 1
     size = 32 if channels == 3 else 28

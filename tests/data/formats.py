@@ -100,3 +100,23 @@ def write_lsun_lmdb(path: Path, n: int, size: tuple[int, int] = (64, 80), seed: 
             keys.append(key)
     env.close()
     return sorted(keys)
+
+
+def write_cifar10(root: Path, n_test: int = 20, n_train_per_batch: int = 2, seed: int = 0) -> np.ndarray:
+    """``cifar-10-batches-py`` as the published pickles (tiny batches); returns the test images."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def dump(name: str, n: int) -> np.ndarray:
+        data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
+        batch = {b"data": data, b"labels": (np.arange(n) % 10).tolist(), b"batch_label": name.encode()}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+        return data
+
+    for i in range(1, 6):
+        dump(f"data_batch_{i}", n_train_per_batch)
+    test = dump("test_batch", n_test)
+    names = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
+    (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": names}, protocol=2))
+    return test.reshape(-1, 3, 32, 32)

@@ -39,7 +39,16 @@ def load_classifier(cfg: DictConfig) -> nn.Module:
     if cfg.get("ckpt_path"):
         return load_classifier_checkpoint(cfg.ckpt_path)
     if cfg.get("classifier"):
-        return instantiate(cfg.classifier).eval()
+        from hydra.errors import InstantiationException
+
+        try:
+            return instantiate(cfg.classifier).eval()
+        except InstantiationException as exc:
+            # a loader's own error (a missing weights file, mismatching keys) names the fix: show it
+            # as raised, not inside Hydra's repr() of it
+            if isinstance(exc.__cause__, ValueError | FileNotFoundError | ImportError):
+                raise exc.__cause__ from None
+            raise
     raise ValueError(
         "nothing to evaluate: set `ckpt_path=<path to a robustlens train checkpoint>` or choose a "
         "classifier config, e.g. `classifier=buzhinsky_mnist` (Paper A's published MNIST models)"
