@@ -250,12 +250,18 @@ def predict(trainer, images_pm1: Tensor) -> Tensor:
 
 
 def noise_predictions(trainer, images_pm1: Tensor, labels: Tensor, unit_noise: Tensor,
-                      sigma: float = NOISE_SIGMA) -> tuple[Tensor, float]:
-    """``Trainer.accuracy(loader, σ)`` with its ``torch.randn`` draws taken from ``unit_noise``.
+                      sigma: float = NOISE_SIGMA, batch: int = 4) -> tuple[Tensor, float]:
+    """``Trainer.accuracy(loader, σ, draws)`` with its ``torch.randn`` draws taken from ``unit_noise``.
 
-    Returns the per-image predictions it made (recorded from its ``predict`` calls) and the
-    accuracy it reported, so a test can check both against robustlens for the same noise.
+    ``unit_noise`` is ``[N, draws, C, H, W]`` (or ``[N, C, H, W]`` for one draw): their loop
+    asks ``randn`` once per batch of ``batch`` images and draw, in that order. Returns the
+    per-image, per-draw predictions it made (``[N, draws]``, recorded from its ``predict``
+    calls) and the accuracy it reported, so a test can check both against robustlens.
     """
+    if unit_noise.ndim == images_pm1.ndim:
+        unit_noise = unit_noise[:, None]
+    draws = unit_noise.shape[1]
+    order = torch.cat([unit_noise[i:i + batch, t] for i in range(0, len(labels), batch) for t in range(draws)])
     seen: list[Tensor] = []
     real_predict = trainer.predict
 
@@ -264,10 +270,16 @@ def noise_predictions(trainer, images_pm1: Tensor, labels: Tensor, unit_noise: T
         seen.append(out)
         return out
 
-    with _randn_answered_by(unit_noise.to(images_pm1.dtype)), mock.patch.object(trainer, "predict", spy):
-        accuracy, total = trainer.accuracy(_loader(images_pm1, labels), sigma, 1)
-    assert total == len(labels)
-    return torch.cat(seen), accuracy
+    with _randn_answered_by(order.to(images_pm1.dtype)), mock.patch.object(trainer, "predict", spy):
+        accuracy, total = trainer.accuracy(_loader(images_pm1, labels, batch), sigma, draws)
+    assert total == len(labels) * draws
+    preds = torch.empty(len(labels), draws, dtype=torch.long)
+    k = 0
+    for i in range(0, len(labels), batch):
+        for t in range(draws):
+            preds[i:i + batch, t] = seen[k]
+            k += 1
+    return preds, accuracy
 
 
 def pgd_adversary(ref: Reference, rho: float, norm: str, *, kind: str, random_start: bool = True,

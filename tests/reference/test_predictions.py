@@ -52,6 +52,7 @@ def test_noise_predictions_identical_for_the_same_noise(reference, mnist_test, m
     unit = SampleRandom(sample_keys(index, len(y)), 0, "gaussian_noise").randn("noise", (1, *x.shape[1:]))[:, 0]
     torch.testing.assert_close(noisy, x + 0.4 * unit)
     theirs, their_accuracy = adapters.noise_predictions(reference.classifier(mode), 2 * x - 1, y, unit)
+    theirs = theirs[:, 0]
     assert torch.equal(ours, theirs), f"{int(ours.ne(theirs).sum())} of {len(y)} noise predictions differ"
     assert torch.equal(result.extra["noise_accuracy"].bool(), ours.eq(y))
     assert their_accuracy == pytest.approx(ours.eq(y).double().mean().item(), abs=1e-12)

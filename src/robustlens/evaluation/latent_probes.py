@@ -11,6 +11,9 @@ of one of two *sources*:
 * ``reconstruction`` (LRA, LLNA, LARA, LARS): ``l = E_y(x)`` — the generator's encoder, or
   A.5's gradient inversion with per-sample seeded restarts (batching-independent). Codes are
   cached in ``context.extras`` so the four reconstruction probes encode a batch once.
+  ``x`` is the batch's (test) image, or with ``train_images`` (a
+  :class:`~robustlens.data.training_images.SameRankTrainingImages`) the training image of the
+  same class and rank: Paper A encoded training images for LRA/LARA/LARS.
 
 Image-space statistics (``image_l2s``, ``image_l1``) are in the project's [0,1] units: the
 paper's [-1,1] numbers are twice as large.
@@ -28,6 +31,7 @@ from torch import Tensor, nn
 
 from robustlens.attacks.base import frozen_parameters
 from robustlens.attacks.paper_a_search import misclassification_loss, search
+from robustlens.data.training_images import SameRankTrainingImages
 from robustlens.evaluation.probe import Batch, Probe, ProbeContext
 from robustlens.metrics.base import ProbeMetric, ProbeOutput
 from robustlens.models.generators.base import Generator, decay_factor, invert_by_gradient_search, scaled_l2
@@ -68,6 +72,9 @@ class LatentProbe(Probe):
         source: ``generation`` or ``reconstruction`` (see the module docstring).
         metrics: the probe's metrics (e.g. :class:`~robustlens.metrics.latent.LatentAccuracy`).
         max_images: how many samples of a batch keep their images for grids.
+        train_images: reconstruction only: encode the training image of each test sample's
+            class and rank instead of the test image (Paper A's split; config:
+            ``{_target_: robustlens.data.training_images.SameRankTrainingImages, data: ${data}}``).
     """
 
     def __init__(
@@ -75,11 +82,22 @@ class LatentProbe(Probe):
         source: Source = "generation",
         metrics: dict[str, ProbeMetric] | None = None,
         max_images: Annotated[int, Field(ge=0)] = 16,
+        train_images: SameRankTrainingImages | None = None,
     ):
         super().__init__(metrics)
         _check_source(source)
+        if train_images is not None and source != "reconstruction":
+            raise ValueError("train_images applies to reconstruction probes (source: reconstruction) only")
         self.source = source
         self.max_images = max_images
+        self.train_images = train_images
+
+    def images(self, batch: Batch) -> Tensor:
+        """The real images a reconstruction probe encodes: the batch's, or ``train_images``'."""
+        x, y, index = batch
+        if self.train_images is None:
+            return x
+        return self.train_images(y, index).to(device=x.device, dtype=x.dtype)
 
     @staticmethod
     def generator_of(context: ProbeContext) -> Generator:
@@ -107,9 +125,11 @@ class LatentProbe(Probe):
                 device=x.device,
                 dtype=dtype,
             )
+        split = "test" if self.train_images is None else "train"
         cached = context.extras.get(_CODES_KEY)
-        if cached is not None and torch.equal(cached[0], index):
-            return cached[1]
+        if cached is not None and cached[1] == split and torch.equal(cached[0], index):
+            return cached[2]
+        x = self.images(batch)  # the test images, or their training partners
         if gen.has_encoder:
             with torch.no_grad():
                 codes = gen.encode(x, y)
@@ -131,14 +151,17 @@ class LatentProbe(Probe):
                 init=init.transpose(0, 1).contiguous(),
             )
         codes = codes.detach()
-        context.extras[_CODES_KEY] = (index.clone(), codes)
+        context.extras[_CODES_KEY] = (index.clone(), split, codes)
         return codes
 
     def _grid(self, images: dict[str, Tensor]) -> dict[str, Tensor]:
         return {k: v[: self.max_images].detach().cpu() for k, v in images.items()} if self.max_images else {}
 
     def describe(self) -> dict[str, Any]:
-        return {"type": type(self).__name__, "source": self.source}
+        out: dict[str, Any] = {"type": type(self).__name__, "source": self.source}
+        if self.source == "reconstruction":
+            out["images"] = "test" if self.train_images is None else "train (same class and rank)"
+        return out
 
 
 def _clean_decision(context: ProbeContext, fallback: Tensor) -> Tensor:
@@ -149,18 +172,22 @@ class LatentAccuracyProbe(LatentProbe):
     """LGA (``source=generation``) and LRA (``source=reconstruction``): ``f(G_y(l)) = y``."""
 
     def run(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
-        x, y, index = batch
+        _, y, index = batch
+        x = self.images(batch)
         gen = self.generator_of(context)
         codes = self.codes(batch, context)
         with _evaluating(model, gen), torch.no_grad():
             images = gen.decode(codes, y)
             preds = model(images).argmax(dim=1)
+            train_preds = model(x).argmax(dim=1) if self.train_images is not None else None
         grid = (
             {"generated": images} if self.source == "generation" else {"original": x, "reconstructed": images}
         )
         # the unperturbed decision: the real image for a reconstruction (a flip = the
         # reconstruction changed the decision), the generated image itself for a generation
         clean_preds = _clean_decision(context, preds) if self.source == "reconstruction" else preds
+        if train_preds is not None:
+            clean_preds = train_preds
         return ProbeOutput(
             index=index, labels=y, preds=preds, clean_preds=clean_preds, success=preds.ne(y),
             images=self._grid(grid),
@@ -179,8 +206,9 @@ class LatentNoiseProbe(LatentProbe):
         source: Source = "reconstruction",
         metrics: dict[str, ProbeMetric] | None = None,
         max_images: Annotated[int, Field(ge=0)] = 16,
+        train_images: SameRankTrainingImages | None = None,
     ):
-        super().__init__(source, metrics, max_images)
+        super().__init__(source, metrics, max_images, train_images)
         if not (math.isfinite(eps) and eps >= 0):
             raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
         self.eps, self.draws = float(eps), int(draws)
@@ -245,8 +273,9 @@ class LatentAdversarialProbe(LatentProbe):
         faithful: bool = False,
         metrics: dict[str, ProbeMetric] | None = None,
         max_images: Annotated[int, Field(ge=0)] = 16,
+        train_images: SameRankTrainingImages | None = None,
     ):
-        super().__init__(source, metrics, max_images)
+        super().__init__(source, metrics, max_images, train_images)
         if mode not in ("any", "min"):
             raise ValueError(f"mode must be 'any' (LAGA/LARA) or 'min' (LAGS/LARS), got {mode!r}")
         if not (math.isfinite(rho) and rho > 0):
@@ -260,7 +289,7 @@ class LatentAdversarialProbe(LatentProbe):
         )
 
     def run(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
-        x, y, index = batch
+        _, y, index = batch
         gen = self.generator_of(context)
         codes = self.codes(batch, context)
         l_d = codes * decay_factor(self.eps)
@@ -311,7 +340,11 @@ class LatentAdversarialProbe(LatentProbe):
         if self.max_images:
             with torch.no_grad(), _evaluating(gen):
                 g_l = gen.decode(codes[: self.max_images], y[: self.max_images])
-            grid = {"original": x, "reconstructed": g_l} if self.source == "reconstruction" else {"original": g_l}
+            grid = (
+                {"original": self.images(batch)[: self.max_images], "reconstructed": g_l}
+                if self.source == "reconstruction"
+                else {"original": g_l}
+            )
             # difference mapped to [0,1] for display: 0.5 = no change
             grid.update({"decayed": x_d, "adversarial": x_adv, "difference": (x_adv - x_d + 1) / 2})
         return ProbeOutput(
