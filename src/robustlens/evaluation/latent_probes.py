@@ -21,7 +21,9 @@ paper's [-1,1] numbers are twice as large.
 
 from __future__ import annotations
 
+import abc
 import contextlib
+import dataclasses
 import math
 from typing import Annotated, Any, Literal
 
@@ -35,6 +37,7 @@ from robustlens.data.training_images import SameRankTrainingImages
 from robustlens.evaluation.probe import Batch, Probe, ProbeContext
 from robustlens.metrics.base import ProbeMetric, ProbeOutput
 from robustlens.models.generators.base import Generator, decay_factor, invert_by_gradient_search, scaled_l2
+from robustlens.models.generators.memory import chunk_size, per_sample_graph_bytes
 from robustlens.utils.seeding import per_sample_randn, stream_id
 
 Source = Literal["generation", "reconstruction"]
@@ -98,6 +101,64 @@ class LatentProbe(Probe):
         if self.train_images is None:
             return x
         return self.train_images(y, index).to(device=x.device, dtype=x.dtype)
+        self.memory_budget_mb: float | None = None
+        self._graph_bytes: dict[tuple, int] = {}
+
+    def set_memory_budget(self, megabytes: float | None) -> None:
+        """Split batches into chunks whose autograd graphs fit ``megabytes`` (``evaluation.memory_budget_mb``).
+
+        Why: at 128×128 a batch of searches through a deep generator needs gigabytes; chunks
+        run one after another, so only one chunk's images and graphs exist at a time. Per-sample
+        results do not depend on the chunking (codes, starts and noise are drawn per sample).
+        """
+        if megabytes is not None and not (math.isfinite(megabytes) and megabytes > 0):
+            raise ValueError(f"memory_budget_mb must be a positive number of megabytes or null, got {megabytes!r}")
+        self.memory_budget_mb = None if megabytes is None else float(megabytes)
+
+    def graphs_per_sample(self) -> float:
+        """How many decode+classify graphs one sample holds at once (the noise probe: its draws)."""
+        return 1.0
+
+    def _sample_bytes(self, gen: nn.Module, model: nn.Module, x: Tensor, y: Tensor) -> int:
+        key = (id(gen), id(model), tuple(x.shape[1:]), x.dtype, str(x.device))
+        if key not in self._graph_bytes:
+            with _evaluating(model, gen):
+                self._graph_bytes[key] = per_sample_graph_bytes(gen, model, y)
+        return self._graph_bytes[key]
+
+    def chunk_size_for(self, gen: nn.Module, model: nn.Module, x: Tensor, y: Tensor, copies: float) -> int:
+        """Samples per chunk under the memory budget (the whole batch without one)."""
+        if self.memory_budget_mb is None or len(y) == 0:
+            return len(y)
+        return chunk_size(self.memory_budget_mb, self._sample_bytes(gen, model, x, y), copies, total=len(y))
+
+    def run(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
+        """:meth:`run_batch` on chunks that fit the memory budget, merged into one output."""
+        x, y, index = batch
+        gen = self.generator_of(context)
+        size = self.chunk_size_for(gen, model, x, y, self.graphs_per_sample())
+        if size >= len(y):
+            return self.run_batch(model, batch, context)
+        full_codes = self.codes(batch, context) if self.source == "reconstruction" else None
+        split = "test" if self.train_images is None else "train"
+        outputs = []
+        for start in range(0, len(y), size):
+            part = slice(start, start + size)
+            logits = context.clean_logits
+            chunk_context = dataclasses.replace(context, clean_logits=None if logits is None else logits[part])
+            if full_codes is not None:  # the chunk finds its codes in the cache
+                context.extras[_CODES_KEY] = (index[part], split, full_codes[part])
+            out = self.run_batch(model, (x[part], y[part], index[part]), chunk_context)
+            if outputs:  # only the first chunk's images feed the grids
+                out.images = {}
+            outputs.append(out)
+        if full_codes is not None:
+            context.extras[_CODES_KEY] = (index.clone(), split, full_codes)
+        return _concat_outputs(outputs)
+
+    @abc.abstractmethod
+    def run_batch(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
+        """The probe on one chunk of a batch."""
 
     @staticmethod
     def generator_of(context: ProbeContext) -> Generator:
@@ -141,14 +202,23 @@ class LatentProbe(Probe):
                 stream_id("latent/inversion"),
                 device=x.device,
             )
-            codes = invert_by_gradient_search(
-                gen,
-                x,
-                y,
-                restarts=gen.inversion_restarts,
-                steps=gen.inversion_steps,
-                lr=gen.inversion_lr,
-                init=init.transpose(0, 1).contiguous(),
+            init = init.transpose(0, 1).contiguous()
+            # one chunk of R restarts per sample at a time (generator graph only: the loss is an MSE)
+            size = self.chunk_size_for(gen, nn.Identity(), x, y, gen.inversion_restarts)
+            codes = torch.cat([
+                invert_by_gradient_search(
+                    gen,
+                    x[s : s + size],
+                    y[s : s + size],
+                    restarts=gen.inversion_restarts,
+                    steps=gen.inversion_steps,
+                    lr=gen.inversion_lr,
+                    init=init[:, s : s + size],
+                )
+                for s in range(0, len(y), size)
+            ]) if len(y) else invert_by_gradient_search(
+                gen, x, y, restarts=gen.inversion_restarts, steps=gen.inversion_steps,
+                lr=gen.inversion_lr, init=init,
             )
         codes = codes.detach()
         context.extras[_CODES_KEY] = (index.clone(), split, codes)
@@ -164,6 +234,22 @@ class LatentProbe(Probe):
         return out
 
 
+def _concat_outputs(outputs: list[ProbeOutput]) -> ProbeOutput:
+    """One :class:`ProbeOutput` from the outputs of consecutive chunks (images: the first chunk's)."""
+
+    def cat(name: str) -> Tensor | None:
+        parts = [getattr(o, name) for o in outputs]
+        return None if any(p is None for p in parts) else torch.cat(parts)
+
+    first = outputs[0]
+    return dataclasses.replace(
+        first,
+        **{f.name: cat(f.name) for f in dataclasses.fields(first) if f.name not in ("values", "images")},
+        values={k: torch.cat([o.values[k] for o in outputs]) for k in first.values},
+        images=first.images,
+    )
+
+
 def _clean_decision(context: ProbeContext, fallback: Tensor) -> Tensor:
     return context.clean_logits.argmax(dim=1) if context.clean_logits is not None else fallback
 
@@ -171,7 +257,7 @@ def _clean_decision(context: ProbeContext, fallback: Tensor) -> Tensor:
 class LatentAccuracyProbe(LatentProbe):
     """LGA (``source=generation``) and LRA (``source=reconstruction``): ``f(G_y(l)) = y``."""
 
-    def run(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
+    def run_batch(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
         _, y, index = batch
         x = self.images(batch)
         gen = self.generator_of(context)
@@ -213,7 +299,10 @@ class LatentNoiseProbe(LatentProbe):
             raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
         self.eps, self.draws = float(eps), int(draws)
 
-    def run(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
+    def graphs_per_sample(self) -> float:
+        return float(self.draws)
+
+    def run_batch(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
         _, y, index = batch
         gen = self.generator_of(context)
         codes = self.codes(batch, context)
@@ -288,7 +377,7 @@ class LatentAdversarialProbe(LatentProbe):
             faithful,
         )
 
-    def run(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
+    def run_batch(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
         _, y, index = batch
         gen = self.generator_of(context)
         codes = self.codes(batch, context)

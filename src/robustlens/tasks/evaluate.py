@@ -84,6 +84,8 @@ def build_probes(cfg: DictConfig, num_classes: int) -> dict[str, Probe]:
         plain = OmegaConf.to_container(probe_cfg, resolve=True)  # resolve against the whole config
         plain.pop("metrics", None)
         probes[str(name)] = instantiate(plain, metrics=metrics)
+        if hasattr(probes[str(name)], "set_memory_budget"):  # latent probes: chunks that fit the budget
+            probes[str(name)].set_memory_budget(evaluation.get("memory_budget_mb"))
     return probes
 
 
