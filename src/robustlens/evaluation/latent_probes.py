@@ -94,6 +94,8 @@ class LatentProbe(Probe):
         self.source = source
         self.max_images = max_images
         self.train_images = train_images
+        self.memory_budget_mb: float | None = None
+        self._graph_bytes: dict[tuple, int] = {}
 
     def images(self, batch: Batch) -> Tensor:
         """The real images a reconstruction probe encodes: the batch's, or ``train_images``'."""
@@ -101,8 +103,6 @@ class LatentProbe(Probe):
         if self.train_images is None:
             return x
         return self.train_images(y, index).to(device=x.device, dtype=x.dtype)
-        self.memory_budget_mb: float | None = None
-        self._graph_bytes: dict[tuple, int] = {}
 
     def set_memory_budget(self, megabytes: float | None) -> None:
         """Split batches into chunks whose autograd graphs fit ``megabytes`` (``evaluation.memory_budget_mb``).
