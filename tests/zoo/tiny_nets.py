@@ -44,3 +44,15 @@ class DropoutNet(TinyNet):
     def forward(self, x: Tensor) -> Tensor:
         h = torch.relu(self.bn(self.conv(x)))
         return self.fc(self.drop(h.mean(dim=(2, 3))))
+
+
+class TinyMLP(nn.Module):
+    """A second stand-in architecture: flatten → hidden → logits (32×32 RGB inputs)."""
+
+    def __init__(self, num_classes: int = 10, hidden: int = 32):
+        super().__init__()
+        self.hidden = nn.Linear(3 * 32 * 32, hidden)
+        self.out = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.out(torch.relu(self.hidden(x.flatten(1))))

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from robustlens.report.collect import gather, gather_jobs, incomplete, write_tidy
 from robustlens.report.comparison import compare
+from robustlens.report.models import with_model_labels
 from robustlens.report.plots import PlotSkipped
 from robustlens.report.tables import Table, TableSpec, build_table, to_latex, to_markdown, to_rich
 
@@ -54,7 +55,7 @@ def run_report(cfg: DictConfig, console: Console | None = None) -> dict[str, Any
     records = gather_jobs(run_dir)
     if not records:
         raise FileNotFoundError(f"no job results under {run_dir} (expected results.json in job dirs)")
-    df = gather(records)
+    df = with_model_labels(gather(records), records)  # zoo models: name, architecture, published numbers
     files = [str(p) for p in write_tidy(df, out_dir)]
     failed = incomplete(records)
     failed.to_csv(out_dir / "incomplete_jobs.csv", index=False)
