@@ -4,8 +4,6 @@ RobustBench's layout under the names of two of its models."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
