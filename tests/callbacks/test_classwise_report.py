@@ -12,6 +12,7 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 
 from robustlens.callbacks.classwise_report import ClasswiseReportCallback, parse_results
+from robustlens.evaluation.result import EvaluationResult
 from robustlens.metrics.accuracy import ClasswiseAccuracy
 from robustlens.metrics.base import ProbeOutput
 from robustlens.metrics.classwise import ClassFalseScores, ConfusionMatrix, ErrorFlow, TargetedSuccessMatrix
@@ -23,7 +24,7 @@ PREDS = {"clean": torch.tensor([0, 0, 1, 1, 2, 1]), "pgd": torch.tensor([2, 0, 2
 
 
 def flat_results() -> dict:
-    """What the EvaluationModule leaves in ``pl_module.results``: floats and (nested) lists."""
+    """Metrics as the evaluation flattens them: floats and (nested) lists."""
     results = {}
     for probe, preds in PREDS.items():
         out = ProbeOutput(
@@ -43,37 +44,35 @@ def flat_results() -> dict:
     return results
 
 
-class ReportingModule(LightningModule):
-    """Stands in for the EvaluationModule: sets the attributes the callback reads."""
+class TinyModule(LightningModule):
+    """A module with one test batch: the trainer attaches its loggers, then the callback reports."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.class_names = NAMES
         self.layer = torch.nn.Linear(1, 1)
 
     def test_step(self, batch, batch_idx):
         return None
 
-    def on_test_epoch_end(self) -> None:
-        self.results = flat_results()
-        rng = np.random.default_rng(0)
-        clean, attacked = rng.normal(size=(6, 2)), rng.normal(size=(6, 2))
-        self.embeddings = {"pgd": {"clean": clean, "attacked": attacked, "labels": LABELS.numpy()}}
-        self.per_sample = pd.DataFrame(
-            {
-                "index": range(6),
-                "label": LABELS.numpy(),
-                "clean/pred": PREDS["clean"],
-                "pgd/pred": PREDS["pgd"],
-            }
-        )
-
     def test_dataloader(self):
         return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(2, 1)), batch_size=2)
 
 
+def evaluation_result(output_dir: Path) -> EvaluationResult:
+    """The result the evaluate task hands the callback: metrics, embeddings, per-sample predictions."""
+    rng = np.random.default_rng(0)
+    clean, attacked = rng.normal(size=(6, 2)), rng.normal(size=(6, 2))
+    per_sample = pd.DataFrame(
+        {"index": range(6), "label": LABELS.numpy(), "clean/pred": PREDS["clean"], "pgd/pred": PREDS["pgd"]}
+    )
+    return EvaluationResult(
+        metrics=flat_results(), per_sample=per_sample, class_names=NAMES, output_dir=output_dir,
+        probes=["clean", "pgd"], embeddings={"pgd": {"clean": clean, "attacked": attacked, "labels": LABELS.numpy()}},
+    )
+
+
 def run_test(tmp_path: Path, logger) -> ClasswiseReportCallback:
-    callback = ClasswiseReportCallback(output_dir=str(tmp_path / "job"), dpi=40)
+    callback = ClasswiseReportCallback(dpi=40)
     trainer = Trainer(
         accelerator="cpu",
         devices=1,
@@ -83,7 +82,10 @@ def run_test(tmp_path: Path, logger) -> ClasswiseReportCallback:
         enable_model_summary=False,
         default_root_dir=str(tmp_path),
     )
-    trainer.test(ReportingModule(), verbose=False)
+    module = TinyModule()
+    trainer.test(module, verbose=False)
+    assert callback.written == []  # a test pass alone reports nothing: the evaluation is not finished
+    callback.on_evaluation_end(trainer, module, evaluation_result(tmp_path / "job"))
     return callback
 
 

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from robustlens.callbacks.latent_report import LatentReportCallback
 from robustlens.evaluation.latent_probes import LatentAdversarialProbe
 from robustlens.evaluation.module import EvaluationModule
+from robustlens.evaluation.result import EvaluationResult, merge_probe_tables
 from robustlens.plots.latent import latent_image_grid, statistic_densities_figure
 from tests.wandb_utils import offline_wandb_media
 
@@ -61,6 +62,12 @@ def _evaluate_lags(tmp_path: Path, logger=False) -> tuple[LatentReportCallback, 
         enable_model_summary=False, inference_mode=False,
     )
     trainer.test(module, DataLoader(TensorDataset(x, y, torch.arange(12)), batch_size=6), verbose=False)
+    assert callback.written == []  # a pass alone reports nothing: the evaluation reports at its end
+    result = EvaluationResult(
+        metrics=module.last_pass.metrics, per_sample=merge_probe_tables({"lags": module.last_pass.table}),
+        class_names=["0", "1", "2"], output_dir=tmp_path, probes=["lags"], images={"lags": module.last_pass.images},
+    )
+    callback.on_evaluation_end(trainer, module, result)
     return callback, tmp_path / "latent"
 
 

@@ -1,16 +1,17 @@
 """Write and log Paper B's class-wise report at the end of an evaluation.
 
-The callback only observes (``architecture.md``): it reads what the EvaluationModule left on
-the LightningModule and turns it into files under ``<output_dir>/classwise/`` and, for every
-attached ``WandbLogger``, into W&B tables, images and charts. Attributes it reads:
+The callback only observes (docs/architecture.md): it turns the finished
+:class:`~robustlens.evaluation.result.EvaluationResult` into files under
+``<output_dir>/classwise/`` and, for every attached ``WandbLogger``, into W&B tables, images
+and charts. What it reads from the result:
 
-* ``pl_module.results``: flat ``{"<probe>/<metric>": float | list | list[list]}`` (per-class
-  vectors may also come as ``"<probe>/<metric>/<class>": float``, the results.json form);
-* ``pl_module.class_names`` (optional; defaults to ``"0" .. "K-1"``);
-* ``pl_module.embeddings`` (optional): ``{probe: {"clean": [N,2], "attacked": [M,2], "labels": [N]}}``
+* ``metrics``: flat ``{"<probe>/<metric>": float | list | list[list]}`` (per-class vectors as
+  ``"<probe>/<metric>/<class>": float``, the results.json form);
+* ``class_names``;
+* ``embeddings``: ``{probe: {"clean": [N,2], "attacked": [M,2], "labels": [N]}}``
   (see :func:`robustlens.metrics.latent_structure.paired_embedding`);
-* ``pl_module.per_sample`` (optional pandas DataFrame with ``label`` and ``<probe>/pred``
-  columns): W&B's interactive confusion-matrix chart needs per-sample predictions.
+* ``per_sample`` (``label`` and ``<probe>/pred`` columns): W&B's interactive confusion-matrix
+  chart needs per-sample predictions.
 
 Files: ``per_class.csv`` (one row per class, a column per ``probe/metric`` vector),
 ``scalars.csv``, one CSV per matrix (``<probe>__<metric>.csv``) and PNG heatmaps/bars.
@@ -27,9 +28,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch import LightningModule, Trainer
 
+from robustlens.callbacks.base import EvaluationCallback
 from robustlens.callbacks.wandb_logger import is_wandb_logger
+from robustlens.evaluation.result import EvaluationResult
 from robustlens.plots.classwise import (
     classwise_accuracy_bars,
     confusion_heatmap,
@@ -100,12 +103,12 @@ def per_class_table(report: Report, class_names: Sequence[str]) -> pd.DataFrame:
     return table
 
 
-class ClasswiseReportCallback(Callback):
-    """At ``on_test_end`` (rank 0 only): class-wise CSV/PNG files and W&B tables, images, charts.
+class ClasswiseReportCallback(EvaluationCallback):
+    """At the end of an evaluation (rank 0 only): class-wise CSV/PNG files and W&B tables, images, charts.
 
     Args:
-        output_dir: job output directory; ``None`` uses ``pl_module.output_dir`` if set, else
-            ``trainer.default_root_dir``. Files go to ``<output_dir>/<subdir>/``.
+        output_dir: job output directory; ``None`` uses the evaluation's ``output_dir``.
+            Files go to ``<output_dir>/<subdir>/``.
         subdir: folder name under the output directory.
         log_wandb: whether to log to every attached ``WandbLogger`` (files are always written).
         dpi: resolution of the PNG files.
@@ -121,40 +124,23 @@ class ClasswiseReportCallback(Callback):
         self.dpi = dpi
         self.written: list[Path] = []
 
-    def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Report after a test pass whose module already holds final results.
-
-        The evaluate task runs one pass per probe and fills ``pl_module.results`` only when
-        every probe is done; it then calls :meth:`on_evaluation_end` itself, so intermediate
-        passes write nothing.
-        """
-        if getattr(pl_module, "results", None):
-            self.on_evaluation_end(trainer, pl_module)
-
-    def on_evaluation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def on_evaluation_end(self, trainer: Trainer, pl_module: LightningModule, result: EvaluationResult) -> None:
         """Write the class-wise CSV/PNG report and log it to W&B (rank 0)."""
         if not trainer.is_global_zero:
             return
-        results = getattr(pl_module, "results", None)
-        if not results:
-            log.warning("ClasswiseReportCallback: pl_module.results is empty; no class-wise report written")
+        if not result.metrics:
+            log.warning("ClasswiseReportCallback: the evaluation has no metrics; no class-wise report written")
             return
-        report = parse_results(results)
-        names = getattr(pl_module, "class_names", None)
-        k = infer_num_classes(report, names)
-        if k is None:
+        report = parse_results(result.metrics)
+        if infer_num_classes(report, result.class_names) is None:
             log.warning("ClasswiseReportCallback: no class-wise metric in the results; nothing to report")
             return
-        class_names = [str(n) for n in names] if names is not None else [str(i) for i in range(k)]
-        out_dir = Path(self.output_dir or getattr(pl_module, "output_dir", None) or trainer.default_root_dir)
-        out_dir = out_dir / self.subdir
-        embeddings = getattr(pl_module, "embeddings", None) or {}
-        self.written = write_report(report, class_names, out_dir, embeddings=embeddings, dpi=self.dpi)
+        out_dir = Path(self.output_dir or result.output_dir) / self.subdir
+        self.written = write_report(report, result.class_names, out_dir, embeddings=result.embeddings, dpi=self.dpi)
         if self.log_wandb:
-            per_sample = getattr(pl_module, "per_sample", None)
             for logger in trainer.loggers:
                 if is_wandb_logger(logger):
-                    log_to_wandb(logger.experiment, report, class_names, self.written, per_sample)
+                    log_to_wandb(logger.experiment, report, result.class_names, self.written, result.per_sample)
 
 
 def write_report(

@@ -1,14 +1,22 @@
 """``EvaluationModule``: runs one probe over the test set inside ``Trainer.test``.
 
 The evaluate task calls ``Trainer.test`` once per probe (``module.probe_name``), which is
-what makes a long evaluation resumable probe by probe: when a pass ends, the probe's
-metrics and per-sample columns are written to ``<output_dir>/probes/<name>.{json,csv}``
-and a restarted job skips it. Each pass:
+what makes a long evaluation resumable probe by probe: when a pass ends, its
+:class:`~robustlens.evaluation.result.ProbePass` (metrics, per-sample table, first-batch
+images) is in ``module.last_pass`` for the task to save, and a restarted job skips the probe.
+Each pass:
 
-* runs under ``inference_mode=False`` with gradients enabled for attacks (pitfall 1);
+* runs under ``inference_mode=False``: attacks need gradients, which inference mode forbids
+  even inside ``torch.enable_grad()``;
 * counts every sample once under DDP: the datamodule's unpadded sampler feeds each rank
   disjoint indices, torchmetrics syncs the metric states, and the per-sample columns are
-  gathered and checked for duplicate indices on rank 0.
+  gathered and checked for duplicate indices;
+* feeds the probe's per-sample correctness to the worst-case metric when the probe is in it;
+* shows what a long probe reports through :mod:`robustlens.evaluation.progress` on
+  Lightning's progress bar.
+
+The module logs nothing itself: the task logs every headline scalar once per job, after the
+last probe (:mod:`robustlens.evaluation.scalars`).
 """
 
 from __future__ import annotations
@@ -23,6 +31,9 @@ import torch
 from torch import Tensor, nn
 
 from robustlens.evaluation.probe import Batch, Probe, ProbeContext
+from robustlens.evaluation.progress import progress_reporter
+from robustlens.evaluation.result import ProbePass
+from robustlens.evaluation.worst_case import WorstCaseAccuracy, worst_case_probes
 from robustlens.metrics.base import ProbeOutput
 
 log = logging.getLogger("robustlens")
@@ -37,6 +48,8 @@ class EvaluationModule(L.LightningModule):
         generator: optional generator for latent probes.
         num_classes / class_names: label space of the data.
         seed: global seed for per-sample random draws.
+        worst_case: the worst-case metric fed by the probes in the worst case (default: a
+            :class:`WorstCaseAccuracy` over every probe whose ``in_worst_case`` is true).
     """
 
     def __init__(
@@ -47,6 +60,7 @@ class EvaluationModule(L.LightningModule):
         num_classes: int = 10,
         class_names: list[str] | None = None,
         seed: int = 0,
+        worst_case: WorstCaseAccuracy | None = None,
     ):
         super().__init__()
         self.classifier = classifier.eval()
@@ -58,14 +72,9 @@ class EvaluationModule(L.LightningModule):
         self.probe_name: str | None = None
         self._columns: dict[str, list[Tensor]] = {}
         self._images: dict[str, Tensor] = {}
-        #: filled after a pass: metrics, per-sample table and first-batch images of the probe that ran
-        self.last_metrics: dict[str, Any] = {}
-        self.last_table: pd.DataFrame | None = None
-        self.last_images: dict[str, Tensor] = {}
-        #: set by the evaluate task once all probes are done (read by report callbacks)
-        self.results: dict[str, Any] | None = None
-        self.per_sample: pd.DataFrame | None = None
-        self.embeddings: dict[str, Any] = {}
+        self.worst_case = worst_case or WorstCaseAccuracy(num_classes, worst_case_probes(probes))
+        #: the output of the last pass (metrics, per-sample table, first-batch images)
+        self.last_pass: ProbePass | None = None
         for probe in self.probes.values():
             for metric in probe.metrics.values():
                 if hasattr(metric, "set_model"):
@@ -101,11 +110,34 @@ class EvaluationModule(L.LightningModule):
         with torch.no_grad():
             clean_logits = self.classifier(x)
         context = ProbeContext(seed=self.seed, generator=self.generator, clean_logits=clean_logits)
-        output = self.probe.run(self.classifier, (x, y, index), context)
+        with progress_reporter(self._show_progress):
+            output = self.probe.run(self.classifier, (x, y, index), context)
         self.probe.update_metrics(output)
+        if self.probe_name in self.worst_case.probe_names:
+            self.worst_case.update(self.probe_name, output.index, output.labels, output.correct)
         self._record(output)
         if batch_idx == 0 and output.images:
             self._images = {k: v.detach().cpu() for k, v in output.images.items()}
+
+    def on_test_batch_start(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._show_progress("")
+
+    def _show_progress(self, text: str) -> None:
+        """Put the probe's name and its within-batch progress on Lightning's progress bar."""
+        trainer = self._trainer
+        bar = getattr(trainer, "progress_bar_callback", None) if trainer is not None else None
+        if bar is None or not trainer.is_global_zero:
+            return
+        description = f"{self.probe_name}: {text}" if text else str(self.probe_name)
+        rich_progress = getattr(bar, "progress", None)
+        task_id = getattr(bar, "test_progress_bar_id", None)
+        if rich_progress is not None and task_id is not None:  # RichProgressBar
+            rich_progress.update(task_id, description=description)
+            bar.refresh()
+            return
+        tqdm_bar = getattr(bar, "_test_progress_bar", None)
+        if tqdm_bar is not None:  # TQDMProgressBar
+            tqdm_bar.set_description(description, refresh=True)
 
     def _record(self, output: ProbeOutput) -> None:
         columns = {"index": output.index, "label": output.labels, **output.per_sample_columns()}
@@ -121,13 +153,7 @@ class EvaluationModule(L.LightningModule):
                 computed = {metric_name: computed}
             for key, value in computed.items():
                 metrics.update(flatten_metric(f"{self.probe_name}/{key}", value))
-        table = self._gather_table()
-        self.last_metrics = metrics
-        self.last_table = table
-        self.last_images = self._images
-        for key, value in metrics.items():
-            if isinstance(value, float) and key.count("/") == 1:
-                self.log(key, value, rank_zero_only=True, sync_dist=False)
+        self.last_pass = ProbePass(metrics=metrics, table=self._gather_table(), images=self._images)
 
     def _gather_table(self) -> pd.DataFrame:
         local = {name: torch.cat(parts).numpy() for name, parts in self._columns.items()}

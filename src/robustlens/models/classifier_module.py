@@ -57,7 +57,6 @@ class ClassifierModule(L.LightningModule):
         self.run_config = run_config or {}
         self.val_accuracy = MulticlassAccuracy(num_classes=num_classes, average="micro")
         self.val_classwise = MulticlassAccuracy(num_classes=num_classes, average=None)
-        self.test_accuracy = MulticlassAccuracy(num_classes=num_classes, average="micro")
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -83,11 +82,6 @@ class ClassifierModule(L.LightningModule):
             self.log(f"val/acc/{c}", value, sync_dist=True)
         self.val_accuracy.reset()
         self.val_classwise.reset()
-
-    def test_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
-        x, y, _ = batch
-        self.test_accuracy.update(self.net(x), y)
-        self.log("test/acc", self.test_accuracy, on_epoch=True)
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())

@@ -8,14 +8,9 @@ the task name is handed to Hydra unchanged (overrides, ``--multirun``, ``--help`
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import Any
 
-TASKS: dict[str, str] = {
-    "train": "train a classifier (training=standard|noise|pgd_at|trades) or a generator (task=generator)",
-    "evaluate": "measure a classifier with attacks, perturbations, corruptions and latent probes",
-    "report": "gather the results of a run or multirun dir into tables and plots: robustlens report <dir>",
-}
+from robustlens.tasks.registry import TASKS, task_function
 
 USAGE = """usage: robustlens <task> [overrides ...] [--multirun] [--help]
 
@@ -25,24 +20,12 @@ tasks:
 examples:
   robustlens train experiment=quickstart
   robustlens train data=mnist training=pgd_at trainer.max_epochs=5
-  robustlens evaluate classifier=buzhinsky_mnist data=mnist evaluation=paper_a
+  robustlens evaluate classifier=buzhinsky_mnist data=mnist evaluation=conventional
   robustlens evaluate --multirun ckpt_path=a.ckpt,b.ckpt evaluation.probes.pgd_linf.attack.eps=0.05,0.1
   robustlens report outputs/evaluate/multiruns/<date>
 
 `robustlens <task> --help` lists the task's config groups and options.
 """
-
-
-def _task_function(task: str) -> Callable[[Any], Any]:
-    from robustlens.tasks.common import task_wrapper
-
-    if task == "train":
-        from robustlens.tasks.train import train as body
-    elif task == "evaluate":
-        from robustlens.tasks.evaluate import evaluate as body
-    else:
-        from robustlens.tasks.report import run_report as body
-    return task_wrapper(body)
 
 
 #: Hydra's command-line flags that take a value (``--info`` takes an optional one)
@@ -88,7 +71,7 @@ def run_hydra_task(task: str, argv: list[str]) -> Any:
     if task == "report":  # `robustlens report <dir> ...`: the bare argument is the run dir
         rest = [a if "=" in a else f"run_dir={a}" for a in rest]
     sys.argv = [f"robustlens {task}", *flags, *rest]
-    app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=task)(_task_function(task))
+    app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=task)(task_function(task))
     return app()
 
 

@@ -17,15 +17,13 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from robustlens.config.saved import save_resolved_config
 from robustlens.config.validate import validate_config
 from robustlens.tasks.ddp import reset_ddp_environment
-from robustlens.utils.io import write_text_atomic
 from robustlens.utils.resume import RESULTS_SCHEMA, write_results_atomic
 from robustlens.utils.versions import library_versions
 
 log = logging.getLogger("robustlens")
-
-RESOLVED_CONFIG_NAME = "config_resolved.yaml"
 
 #: top-level keys a composed config may have (experiment/debug/hparams_search are `_global_` packages)
 TOP_LEVEL_KEYS = {
@@ -130,7 +128,7 @@ def task_wrapper(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[Dict
         try:
             validate_config(cfg, TOP_LEVEL_KEYS)
             output_dir.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(output_dir / RESOLVED_CONFIG_NAME, OmegaConf.to_yaml(cfg, resolve=True))
+            save_resolved_config(cfg, output_dir)
             if cfg.get("extras", {}).get("ignore_warnings"):
                 warnings.filterwarnings("ignore")
             if cfg.get("extras", {}).get("print_config"):

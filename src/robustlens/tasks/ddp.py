@@ -19,11 +19,11 @@ from pathlib import Path
 from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 
+from robustlens.config.saved import RESOLVED_CONFIG_NAME
+
 
 def _current_job() -> tuple[str, Path]:
     from hydra.core.hydra_config import HydraConfig
-
-    from robustlens.tasks.common import RESOLVED_CONFIG_NAME
 
     if not HydraConfig.initialized():
         raise RuntimeError(

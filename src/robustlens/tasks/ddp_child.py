@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import sys
 
-from omegaconf import OmegaConf
-
 
 def main(argv: list[str]) -> None:
     task, config_path = argv
     from robustlens.config.resolvers import register_resolvers
-    from robustlens.tasks.cli import _task_function
+    from robustlens.config.saved import load_resolved_config
+    from robustlens.tasks.registry import task_function
 
     register_resolvers()
-    cfg = OmegaConf.load(config_path)
+    cfg = load_resolved_config(config_path)
     cfg.extras.print_config = False
-    _task_function(task)(cfg)
+    task_function(task)(cfg)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,43 @@
+"""The headline scalars of an evaluation and their one logging call per job.
+
+Why once, at the end: probes run in separate passes and some are reused from an earlier,
+interrupted job without running at all. Logging from inside a pass would miss the reused
+probes and the worst case (computed after the last pass); logging everything in one call per
+job gives every configured logger exactly the ``<probe>/<metric>`` scalars of results.json.
+Per-class values (``<probe>/<metric>/<class>``) are not scalars here: the class-wise report
+logs them to W&B as tables and charts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+def headline_scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The ``<probe>/<metric>`` entries that are numbers (per-class keys and matrices left out).
+
+    ``None`` counts as ``nan``: results files store a ``nan`` as ``null`` (JSON has no NaN), so a
+    probe reused from its saved file brings ``None`` where the pass that made it had ``nan``.
+    """
+    return {
+        key: math.nan if value is None else float(value)
+        for key, value in metrics.items()
+        if key.count("/") == 1 and (value is None or (isinstance(value, int | float) and not isinstance(value, bool)))
+    }
+
+
+def log_headline_scalars(loggers: Iterable[Any], metrics: Mapping[str, Any], step: int = 0) -> dict[str, float]:
+    """Log :func:`headline_scalars` to every Lightning logger in one call each; returns what was logged.
+
+    ``nan`` (a metric without samples) is logged as ``nan``: W&B and TensorBoard accept it, and
+    a missing key would look like a logging bug.
+    """
+    scalars = headline_scalars(metrics)
+    if not scalars:
+        return scalars
+    for logger in loggers:
+        logger.log_metrics(dict(scalars), step=step)
+        logger.save()
+    return scalars

@@ -1,0 +1,40 @@
+"""Keep third-party advertising and irrelevant warnings out of a robustlens run's output.
+
+Why: Lightning prints "💡 Tip: … litlogger / litmodels" lines on every Trainer, and torch
+warns about ``weights_only`` defaults when a checkpoint is loaded; neither tells a robustlens
+user anything they can act on (robustlens chooses how each checkpoint is loaded), and in a
+SLURM log of a 50-job sweep they bury the lines that matter. Everything else Lightning logs or
+warns stays visible.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+#: the loggers Lightning's ``rank_zero_info`` writes through (set per package at import time)
+_LIGHTNING_LOGGERS = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "lightning_utilities.core.rank_zero",
+    "pytorch_lightning.utilities.rank_zero",
+)
+
+
+class _DropTips(logging.Filter):
+    """Drops Lightning's product tips (``💡 Tip: …``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip:" not in str(record.msg)
+
+
+_TIPS = _DropTips()
+
+
+def install_console_filters() -> None:
+    """Drop Lightning's tips and torch's ``weights_only`` warnings (idempotent)."""
+    for name in _LIGHTNING_LOGGERS:
+        logger = logging.getLogger(name)
+        if _TIPS not in logger.filters:
+            logger.addFilter(_TIPS)
+    warnings.filterwarnings("ignore", message=r"(?s).*weights_only")
