@@ -24,12 +24,13 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(payload["checkpoints"]["last"])
 
 
-def job_metrics(sweep_dir: Path) -> dict[str, dict]:
-    """Job overrides (sorted, as a key) → metrics of every complete job of a sweep."""
+def job_metrics(sweep_dir: Path, world_size: int = 1) -> dict[str, dict]:
+    """Job overrides (sorted, as a key) → metrics of every complete job of a sweep run on ``world_size`` processes."""
     out = {}
     for results in sorted(sweep_dir.glob("*/results.json")):
         payload = json.loads(results.read_text())
         assert payload["status"] == "complete", payload.get("error")
+        assert payload["world_size"] == world_size, results
         key = ",".join(sorted(o for o in payload["job"]["overrides"] if "eps" in o or "seed" in o))
         out[key] = payload["metrics"]
     return out
@@ -64,7 +65,7 @@ def test_multirun_of_ddp_jobs_equals_single_process_jobs(tmp_path: Path, checkpo
     assert two.returncode == 0, two.stderr[-3000:]
     # child ranks did not re-expand the sweep: exactly the two jobs, no extra job dirs
     assert sorted(p.name for p in double.iterdir() if p.is_dir()) == ["0", "1"]
-    metrics_one, metrics_two = job_metrics(single), job_metrics(double)
+    metrics_one, metrics_two = job_metrics(single), job_metrics(double, world_size=2)
     assert metrics_one.keys() == metrics_two.keys() and len(metrics_one) == 2
     for key, reference in metrics_one.items():
         for name, value in reference.items():

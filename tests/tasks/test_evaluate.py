@@ -91,8 +91,10 @@ def test_two_process_ddp_counts_every_sample_once_and_matches_one_process(tmp_pa
     assert single.returncode == 0, single.stderr[-3000:]
     double = run_cli(["evaluate", *args, "trainer=ddp_sim", f"hydra.run.dir={tmp_path / 'two'}"], tmp_path)
     assert double.returncode == 0, double.stderr[-3000:]
-    one = json.loads((tmp_path / "one" / "results.json").read_text())["metrics"]
-    two = json.loads((tmp_path / "two" / "results.json").read_text())["metrics"]
+    one_payload = json.loads((tmp_path / "one" / "results.json").read_text())
+    two_payload = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert (one_payload["world_size"], two_payload["world_size"]) == (1, 2)  # two processes really ran
+    one, two = one_payload["metrics"], two_payload["metrics"]
     table = pd.read_csv(tmp_path / "two" / "per_sample.csv")
     assert len(table) == 61 and table["index"].is_unique  # 61 = odd: no padding duplicate
     for key, value in one.items():

@@ -69,7 +69,9 @@ def summary_tables(metrics: Mapping[str, Any], probes: Sequence[str], num_classe
         for m in chunk:
             table.add_column(_header(m), justify="right", no_wrap=True)
         for p in rows:
-            table.add_row(p, *(_cell(scalars.get(f"{p}/{m}")) for m in chunk))
+            cells = [_cell(scalars.get(f"{p}/{m}")) for m in chunk]
+            if any(cells):
+                table.add_row(p, *cells)
         tables.append(table)
     return tables
 

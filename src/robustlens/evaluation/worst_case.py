@@ -82,7 +82,7 @@ class WorstCaseAccuracy(Metric):
         )
 
     def compute(self) -> dict[str, Tensor]:
-        if not self.index:
+        if (len(self.index) if isinstance(self.index, list) else self.index.numel()) == 0:  # a tensor once synced
             nan = torch.tensor(float("nan"), dtype=torch.float64)
             return {"accuracy": nan, "classwise_accuracy": torch.full((self.num_classes,), float("nan"), dtype=torch.float64)}
         index, labels = dim_zero_cat(self.index).long(), dim_zero_cat(self.labels).long()

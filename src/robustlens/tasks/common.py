@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from robustlens.config.saved import save_resolved_config
 from robustlens.config.validate import validate_config
 from robustlens.tasks.ddp import reset_ddp_environment
+from robustlens.utils.console_filters import install_console_filters
 from robustlens.utils.resume import RESULTS_SCHEMA, write_results_atomic
 from robustlens.utils.versions import library_versions
 
@@ -125,6 +126,7 @@ def task_wrapper(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[Dict
         started = time.time()
         output_dir = Path(cfg.paths.output_dir if "paths" in cfg else cfg.output_dir)
         records_results = cfg.get("task_name") in ("train", "evaluate") or "paths" in cfg
+        install_console_filters()
         try:
             validate_config(cfg, TOP_LEVEL_KEYS)
             output_dir.mkdir(parents=True, exist_ok=True)
