@@ -109,6 +109,4 @@ class WorstCaseAccuracy(Metric):
 
 def worst_case_probes(probes: dict) -> list[str]:
     """The names of the probes that enter the worst case (``Probe.in_worst_case``), in order."""
-    # `in_worst_case` is the probe property of the attack-kind contract; `is_attack` is its
-    # older name, read only until every probe has the property
-    return [name for name, probe in probes.items() if getattr(probe, "in_worst_case", getattr(probe, "is_attack", False))]
+    return [name for name, probe in probes.items() if probe.in_worst_case]
