@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,9 @@ def test_unknown_task_is_refused(tmp_path: Path) -> None:
         (["training=pgd_at", "training.eps=-1"], ["training.eps = -1", "greater than or equal to 0"]),
         (["training=pgd_at", "training.norm=l3"], ["training.norm = 'l3'", "'linf' or 'l2'"]),
         (["+foo=1"], ["unknown top-level key 'foo'"]),
+        (["+seeed=1"], ["unknown top-level key 'seeed' (did you mean `seed`?)"]),
+        (["+data.batch_sise=3"], ["data.batch_sise: unknown key", "(did you mean `batch_size`?)"]),
+        (["data._target_=robustlens.data.NoSuchModule"], ["data._target_: cannot import 'robustlens.data.NoSuchModule'"]),
     ],
 )
 def test_bad_config_is_refused_with_a_message_naming_key_and_choices(
@@ -53,6 +57,69 @@ def test_bad_config_is_refused_with_a_message_naming_key_and_choices(
         validate_config(cfg, TOP_LEVEL_KEYS)
     for text in expected:
         assert text in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["evaluation.probes.pgd_linf.attack.eps=-0.1"], ["evaluation.probes.pgd_linf.attack.eps = -0.1",
+                                                           "greater than or equal to 0"]),
+        (["evaluation.probes.pgd_linf.attack.steps=many"], ["evaluation.probes.pgd_linf.attack.steps = 'many'",
+                                                             "valid integer"]),
+        (["+evaluation.probes.pgd_linf.attack.epss=0.1"], ["evaluation.probes.pgd_linf.attack.epss: unknown key",
+                                                            "(did you mean `eps`?)"]),
+        (["+evaluation.probes.pgd_linf.target_mode=some"], ["evaluation.probes.pgd_linf.target_mode = 'some'"]),
+        (["+evaluation.default_metrics.accuracy.num_clases=10"],
+         ["evaluation.default_metrics.accuracy.num_clases: unknown key", "(did you mean `num_classes`?)"]),
+    ],
+)
+def test_bad_evaluate_and_probe_parameters_are_refused(tmp_path: Path, overrides: list[str], expected: list[str]) -> None:
+    cfg = compose_config("evaluate", overrides, tmp_path)
+    with pytest.raises(ConfigValidationError) as error:
+        validate_config(cfg, TOP_LEVEL_KEYS)
+    for text in expected:
+        assert text in str(error.value)
+
+
+def test_several_problems_are_reported_in_one_message(tmp_path: Path) -> None:
+    cfg = compose_config(
+        "evaluate",
+        ["evaluation.probes.pgd_linf.attack.eps=-1", "+data.bach_size=3", "+fooo=1",
+         "evaluation.probes.pgd_linf.attack._target_=robustlens.attacks.NoAttack"],
+        tmp_path,
+    )
+    with pytest.raises(ConfigValidationError) as error:
+        validate_config(cfg, TOP_LEVEL_KEYS)
+    assert len(error.value.problems) == 3, error.value.problems  # the un-importable target hides its eps
+    message = str(error.value)
+    for text in ("unknown top-level key 'fooo'", "data.bach_size: unknown key",
+                 "cannot import 'robustlens.attacks.NoAttack'"):
+        assert text in message
+
+
+def test_a_configuration_error_prints_its_message_without_a_traceback(tmp_path: Path) -> None:
+    args = ["evaluate", "+evaluation.probes.pgd_linf.attack.epss=0.1", f"hydra.run.dir={tmp_path / 'run'}"]
+    result = run_cli(args, tmp_path)
+    assert result.returncode == 2
+    assert "(did you mean `eps`?)" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    full = run_cli(args, tmp_path, env={"HYDRA_FULL_ERROR": "1"})
+    assert full.returncode != 0 and "Traceback" in full.stderr  # the trace on request
+
+
+def test_a_misspelled_override_key_suggests_the_nearest_one(tmp_path: Path) -> None:
+    result = run_cli(["train", "data.batch_sise=64", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    assert result.returncode != 0
+    assert "did you mean `batch_size`?" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_suggests_only_options_that_exist(tmp_path: Path) -> None:
+    from robustlens.config.locate import config_dir
+    from robustlens.tasks.cli import USAGE
+
+    for group, option in re.findall(r"\b(evaluation|training|data|classifier|experiment)=(\w+)", USAGE):
+        assert (config_dir() / group / f"{option}.yaml").is_file(), f"{group}={option}"
 
 
 def test_misspelled_group_option_lists_the_available_ones(tmp_path: Path) -> None:
@@ -99,7 +166,7 @@ def test_nothing_to_evaluate_names_the_options(tmp_path: Path) -> None:
     assert "ckpt_path=" in str(error.value) and "classifier=buzhinsky_mnist" in str(error.value)
     # the failure is recorded, with its error, for the sweep summary
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["status"] == "failed" and results["error"]["type"] == "ValueError"
+    assert results["status"] == "failed" and results["error"]["type"] == "ConfigError"
 
 
 def test_hydra_flags_are_moved_before_the_overrides() -> None:

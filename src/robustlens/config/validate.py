@@ -19,13 +19,14 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
+from robustlens.config.errors import ConfigError, did_you_mean
 from robustlens.utils.signatures import constructor_signature
 
 #: keys Hydra's instantiate interprets itself
 _HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 
 
-class ConfigValidationError(ValueError):
+class ConfigValidationError(ConfigError):
     """The composed config is invalid; the message lists every problem and how to fix it."""
 
     def __init__(self, problems: list[str]):
@@ -45,7 +46,7 @@ def validate_config(cfg: DictConfig, allowed_top_level: Iterable[str] | None = N
         for key in cfg:
             if key not in allowed:
                 problems.append(
-                    f"unknown top-level key '{key}'; valid keys: {', '.join(sorted(allowed))}"
+                    f"unknown top-level key '{key}'{did_you_mean(key, allowed)}; valid keys: {', '.join(sorted(allowed))}"
                 )
     _walk(cfg, "", problems)
     if problems:
@@ -88,8 +89,8 @@ def _check_target_node(node: DictConfig, path: str, problems: list[str]) -> None
         if key not in params:
             if not takes_any:
                 problems.append(
-                    f"{where}.{key}: unknown key for {target_name}; valid keys: {', '.join(valid)}"
-                    + _unknown_key_hint(key)
+                    f"{where}.{key}: unknown key for {target_name}{did_you_mean(key, valid)}; "
+                    f"valid keys: {', '.join(valid)}" + _unknown_key_hint(key)
                 )
             continue
         annotation = hints.get(key)

@@ -14,10 +14,11 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from robustlens.config.errors import ConfigError
 from robustlens.evaluation.probe import Probe
 
 
-class ProbeConfigError(ValueError):
+class ProbeConfigError(ConfigError):
     """The probes of an evaluation config cannot be built as configured; the message says how to fix it."""
 
 

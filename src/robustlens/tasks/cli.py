@@ -10,6 +10,13 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from robustlens.config.errors import (
+    CONFIG_ERROR_EXIT,
+    StderrTail,
+    report_config_errors,
+    suggest_key,
+    unknown_override_key,
+)
 from robustlens.tasks.registry import TASKS, task_function
 
 USAGE = """usage: robustlens <task> [overrides ...] [--multirun] [--help]
@@ -71,8 +78,41 @@ def run_hydra_task(task: str, argv: list[str]) -> Any:
     if task == "report":  # `robustlens report <dir> ...`: the bare argument is the run dir
         rest = [a if "=" in a else f"run_dir={a}" for a in rest]
     sys.argv = [f"robustlens {task}", *flags, *rest]
-    app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=task)(task_function(task))
-    return app()
+    app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=task)(
+        report_config_errors(task_function(task))
+    )
+    stderr = sys.stderr
+    sys.stderr = tail = StderrTail(stderr)
+    try:
+        return app()
+    except SystemExit as exc:
+        if exc.code not in (0, None, CONFIG_ERROR_EXIT):
+            _hint_nearest_key(tail.text, task, flags, rest)
+        raise
+    finally:
+        sys.stderr = stderr
+
+
+def _hint_nearest_key(hydra_message: str, task: str, flags: list[str], overrides: list[str]) -> None:
+    """After Hydra refused an override key that does not exist, print the nearest valid key."""
+    full_key = unknown_override_key(hydra_message)
+    if full_key is None or flags:  # with -cd / --multirun flags the config cannot be recomposed alike
+        return
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from robustlens.config.locate import config_dir
+
+    others = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != full_key]
+    try:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            cfg = compose(config_name=task, overrides=others)
+    except Exception:  # the hint is a courtesy: never replace Hydra's own message
+        return
+    hint = suggest_key(cfg, full_key)
+    if hint:
+        print(f"robustlens: {hint}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:

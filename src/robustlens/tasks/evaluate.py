@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from robustlens.callbacks.base import EvaluationCallback
+from robustlens.config.errors import ConfigError
 from robustlens.evaluation.building import build_probes
 from robustlens.evaluation.console import print_summary
 from robustlens.evaluation.module import EvaluationModule, flatten_metric
@@ -58,7 +59,7 @@ def load_classifier(cfg: DictConfig) -> nn.Module:
             if isinstance(exc.__cause__, ValueError | FileNotFoundError | ImportError):
                 raise exc.__cause__ from None
             raise
-    raise ValueError(
+    raise ConfigError(
         "nothing to evaluate: set `ckpt_path=<path to a robustlens train checkpoint>` or choose a "
         "classifier config, e.g. `classifier=buzhinsky_mnist` (Paper A's published MNIST models)"
     )
