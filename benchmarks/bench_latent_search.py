@@ -2,7 +2,7 @@
 
 Command (from the repository root)::
 
-    ROBUSTLENS_SHARED_DIR=/work/shared PYTHONPATH=src /work/venv-dev/bin/python \
+    ROBUSTLENS_SHARED_DIR=../shared PYTHONPATH=src python \
         benchmarks/bench_latent_search.py [--n 600] [--single 24] [--threads 2]
 
 What it measures, on the arch-0 ``plain`` classifier and the 10 published WGAN generators

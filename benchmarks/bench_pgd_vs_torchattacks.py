@@ -16,8 +16,8 @@ which does exactly torchattacks' work.
 
 Command (default run ≈ 1–3 min on 2 loaded CPU cores)::
 
-    ROBUSTLENS_SHARED_DIR=/work/shared PYTHONPATH=src \\
-        /work/venv-dev/bin/python benchmarks/bench_pgd_vs_torchattacks.py --n 1000 --fixed
+    ROBUSTLENS_SHARED_DIR=../shared PYTHONPATH=src \\
+        python benchmarks/bench_pgd_vs_torchattacks.py --n 1000 --fixed
 
 Measured 2026-11-22 on the 2-core CPU dev machine (torch 2.14.1, 1 thread per process,
 load average ≈ 6 from other jobs, so absolute numbers are noisy; clean accuracy 0.993)::
@@ -32,7 +32,7 @@ load average ≈ 6 from other jobs, so absolute numbers are noisy; clean accurac
     torchattacks            19.4   1.00     0.4100        755.7       129.8
     robustlens              26.7   1.38     0.4200        793.3       167.5
 
-Measured again by the lead, same day, machine shared with one other job (2 cores)::
+Measured again in a second run, same day, machine shared with one other job (2 cores)::
 
     --n 1000  (ε=0.3, the issue's setting)
     torchattacks            32.9   1.00     0.0000       1033.0        84.9

@@ -103,8 +103,8 @@ def test_a_damaged_training_checkpoint_is_named_and_never_resumed_from(
 
 def test_a_corrupt_results_file_is_reported_by_report_not_taken_as_a_result(tmp_path: Path, fault_ledger) -> None:
     from robustlens.report.collect import gather_jobs
-    from robustlens.report.fixtures import make_results
     from robustlens.utils.resume import write_results_atomic
+    from tests.results_files import make_results
 
     write_results_atomic(tmp_path / "0", make_results({"clean/accuracy": 0.5}))
     (tmp_path / "1").mkdir()

@@ -10,9 +10,9 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from robustlens.report.fixtures import write_job
 from robustlens.report.tables import TableSpec
 from robustlens.tasks.report import run_report
+from tests.results_files import write_job
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 

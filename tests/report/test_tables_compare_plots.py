@@ -7,8 +7,8 @@ import pytest
 
 from robustlens.report import TableSpec, build_table, compare, gather, to_latex, to_markdown
 from robustlens.report.collect import gather_jobs
-from robustlens.report.fixtures import write_job
 from robustlens.report.plots import ClasswiseHeatmap, ConfusionGrid, MetricVsParam, PlotSkipped, RobustVsConventional
+from tests.results_files import write_job
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ SEARCH = f"hydra.searchpath=[file://{ROOT / 'conf'}]"
 
 def run_toy(sweep_dir: Path, *overrides: str, check: bool = True, die_on_job: int = -1):
     """Run the toy app as a multirun; ``die_on_job`` makes that job kill its process."""
-    path = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
+    path = os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])  # ROOT: tests.results_files
     env = {**os.environ, "PYTHONPATH": path, "COLUMNS": "200", "WANDB_MODE": "offline",
            "TOY_DIE_ON_JOB": str(die_on_job)}
     cmd = [sys.executable, str(APP), "-m", SEARCH, f"hydra.sweep.dir={sweep_dir}", *overrides]

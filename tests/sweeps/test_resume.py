@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from robustlens.report.fixtures import make_results
 from robustlens.utils.resume import (
     ResultsFileError,
     completed_probes,
@@ -18,6 +17,7 @@ from robustlens.utils.resume import (
     write_probe_checkpoint,
     write_results_atomic,
 )
+from tests.results_files import make_results
 
 
 def test_missing_dir_is_not_complete(tmp_path):

@@ -10,7 +10,7 @@ import torch
 from robustlens.models.classifier_module import load_classifier_checkpoint
 from robustlens.tasks.common import task_wrapper
 from robustlens.tasks.train import train
-from robustlens.utils.wandb_records import find_run_files, logged_history
+from robustlens.utils.wandb_records import find_run_files, logged_history, wait_for_finished_run
 from tests.hydra_utils import compose_config
 
 FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=2", "extras.print_config=false"]
@@ -78,7 +78,7 @@ def test_wandb_offline_run_contains_the_logged_metric_keys(tmp_path: Path, monke
     runs = find_run_files(tmp_path / "wandb")
     assert len(runs) == 1, "exactly one offline run, finished"
     assert "offline-run" in str(runs[0])
-    keys = set().union(*(row.keys() for row in logged_history(runs[0])))
+    keys = set().union(*(row.keys() for row in logged_history(wait_for_finished_run(runs[0]))))
     assert {"train/loss", "train/acc", "val/acc", "val/acc/0"} <= keys
     import wandb
 

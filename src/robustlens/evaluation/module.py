@@ -137,7 +137,7 @@ class EvaluationModule(L.LightningModule):
             return
         tqdm_bar = getattr(bar, "_test_progress_bar", None)
         if tqdm_bar is not None:  # TQDMProgressBar
-            tqdm_bar.set_description(description, refresh=True)
+            tqdm_bar.set_description_str(description, refresh=True)
 
     def _record(self, output: ProbeOutput) -> None:
         columns = {"index": output.index, "label": output.labels, **output.per_sample_columns()}

@@ -76,9 +76,9 @@ class WorstCaseAccuracy(Metric):
         """Add a finished probe's per-sample table (``index``, ``label``, ``pred``) in one go."""
         self.update(
             probe,
-            torch.as_tensor(table["index"].to_numpy(), device=self.device),
-            torch.as_tensor(table["label"].to_numpy(), device=self.device),
-            torch.as_tensor((table["pred"] == table["label"]).to_numpy(), device=self.device),
+            torch.as_tensor(table["index"].to_numpy(copy=True), device=self.device),
+            torch.as_tensor(table["label"].to_numpy(copy=True), device=self.device),
+            torch.as_tensor((table["pred"] == table["label"]).to_numpy(copy=True), device=self.device),
         )
 
     def compute(self) -> dict[str, Tensor]:

@@ -1,7 +1,7 @@
 """Reports from results files: gather a run or multirun into a tidy table, build Markdown /
 LaTeX tables, plots, and compare with expected (paper) tables.
 
-Names are imported lazily: jobs that only write results (``robustlens.report.fixtures``) should
+Names are imported lazily: jobs that only write results (the train and evaluate tasks) should
 not pay for importing pandas and matplotlib at start-up.
 """
 

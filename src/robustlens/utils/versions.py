@@ -1,4 +1,5 @@
-"""Library versions recorded with every result (landscape.md, pitfall 7)."""
+"""Library versions recorded with every result: an attack's numbers change between library releases,
+so a result is only comparable with the versions that produced it."""
 
 from __future__ import annotations
 

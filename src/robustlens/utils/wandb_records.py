@@ -84,3 +84,24 @@ def _decode(value_json: str) -> Any:
         return json.loads(value_json)
     except json.JSONDecodeError:
         return value_json
+
+
+def wait_for_finished_run(path: str | Path, timeout: float = 60.0) -> Path:
+    """Wait until the run file at ``path`` holds its ``exit`` record, then return ``path``.
+
+    Why: ``wandb.finish()`` hands the last records to W&B's service process, which writes them
+    to the file on its own schedule; on a loaded machine a reader right after ``finish()`` can
+    see a file without its history yet.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if any(r.WhichOneof("record_type") == "exit" for r in iter_records(path)):
+                return Path(path)
+        except Exception:  # a file still being written may end mid-record
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path}: no exit record after {timeout:.0f} s (was the run finished?)")
+        time.sleep(0.2)

@@ -16,8 +16,8 @@ import yaml
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from robustlens.report.fixtures import make_results
 from robustlens.utils.resume import load_complete_results, write_results_atomic
+from tests.results_files import make_results
 
 
 def _objective(lr: float, eps: float) -> float:

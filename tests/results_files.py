@@ -1,7 +1,7 @@
 """Build results files that follow the results contract, for tests and toy apps.
 
-Why here and not only in tests: the toy Hydra app, the report tests and the lead's own tests
-all need realistic job dirs; one builder keeps them to the same contract.
+Why one builder: the toy Hydra app, the report, sweep and fault tests all need realistic job
+dirs; one builder keeps them to the same contract. A test helper, so it lives in ``tests/``.
 """
 
 from __future__ import annotations
