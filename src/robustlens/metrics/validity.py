@@ -23,6 +23,11 @@ class OutOfRangeFraction(ProbeMetric):
 
     full_state_update = False
 
+    @property
+    def emits(self) -> tuple[str, ...]:
+        """The one key it returns (checked against the probe's other metrics)."""
+        return ("out_of_range_fraction",)
+
     def __init__(self) -> None:
         super().__init__()
         self.add_state("index", default=[], dist_reduce_fx="cat")
@@ -35,7 +40,7 @@ class OutOfRangeFraction(ProbeMetric):
                 "attack has an authors' mode (see docs/attacks.md)"
             )
         self.index.append(output.index.detach().long())
-        self.flags.append(output.values["out_of_range"].detach().bool())
+        self.flags.append(output.values["out_of_range"].detach().long())  # gloo cannot gather bool
 
     def compute(self) -> dict[str, Tensor]:
         index, flags = _joined(self.index), _joined(self.flags)
