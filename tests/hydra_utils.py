@@ -10,7 +10,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from robustlens.config.locate import config_dir
 from robustlens.config.resolvers import register_resolvers
@@ -33,6 +33,13 @@ def compose_config(config_name: str, overrides: list[str], output_dir: Path) -> 
         cfg.paths.log_dir = str(output_dir)
         del cfg["hydra"]
     return cfg
+
+
+def in_data_context(option: DictConfig, num_classes: int = 10) -> DictConfig:
+    """A config group option (e.g. a metric or probe file) inside a root that has the ``data``
+    node a composed config would have, so ``${data.num_classes}`` resolves."""
+    root = OmegaConf.create({"data": {"num_classes": num_classes}, "option": option})
+    return root.option
 
 
 def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600):

@@ -22,7 +22,7 @@ EXTERNAL_WEIGHTS = {"pioneer", "biggan_pytorch", "pretrained_biggan", "module", 
 def test_generator_config_instantiates(name: str, shared: Path) -> None:
     # the file is a group option: give it the `paths` node the composed config would have
     option = OmegaConf.load(CONF / f"{name}.yaml")
-    root = OmegaConf.create({"paths": {"shared_dir": str(shared)}, "generator": option})
+    root = OmegaConf.create({"paths": {"shared_dir": str(shared)}, "data": {"num_classes": 10}, "generator": option})
     generator = hydra.utils.instantiate(root.generator)
     assert isinstance(generator, Generator)
     assert generator.latent_dim > 0 and generator.num_classes == 10

@@ -158,7 +158,8 @@ def test_hydra_instantiates_the_gan_module_from_yaml_shaped_config() -> None:
         "n_critic": 5,
         "gp_lambda": 10.0,
     })
-    module = hydra.utils.instantiate(cfg)
+    root = OmegaConf.create({"data": {"num_classes": 10}, "module": cfg})  # as composed: ${data.num_classes}
+    module = hydra.utils.instantiate(root.module)
     opt_g, opt_d = module.configure_optimizers()
     assert opt_g.defaults["lr"] == 2e-4 and opt_d.defaults["lr"] == 3e-4
     assert module.hparams["optimizer"] == {"_target_": "torch.optim.adam.Adam", "_partial_": True, "lr": 2e-4,

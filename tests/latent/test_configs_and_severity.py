@@ -15,6 +15,7 @@ from robustlens.attacks.base import BoundedAttack, MinimalNormAttack
 from robustlens.attacks.severity import PaperABoundedAttack, PaperASeverity
 from robustlens.evaluation.latent_probes import LatentAccuracyProbe, LatentAdversarialProbe, LatentNoiseProbe
 from robustlens.metrics.latent import LatentAccuracy, LatentSeverity, PerturbationStats
+from tests.hydra_utils import in_data_context
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 PROBES = {
@@ -30,7 +31,7 @@ PROBES = {
 
 @pytest.mark.parametrize("name", sorted(PROBES))
 def test_probe_configs_instantiate(name):
-    probe = instantiate(OmegaConf.load(CONF / "probe" / f"{name}.yaml"))
+    probe = instantiate(in_data_context(OmegaConf.load(CONF / "probe" / f"{name}.yaml")))
     cls, source = PROBES[name]
     assert type(probe) is cls and probe.source == source
     kinds = {type(m) for m in probe.metrics.values()}

@@ -29,7 +29,7 @@ def test_accuracy_by_hand_with_duplicates_counted_once():
     m.update(_out([4, 3], [1, 2], [0, 2]))  # index 3 repeated (DDP padding): counted once
     r = m.compute()
     assert r["accuracy"].item() == pytest.approx(3 / 5)  # samples 0,2,3 right; 1,4 wrong
-    torch.testing.assert_close(r["classwise_accuracy"], torch.tensor([0.5, 0.5, 1.0]))
+    torch.testing.assert_close(r["classwise_accuracy"], torch.tensor([0.5, 0.5, 1.0], dtype=torch.float64))
 
 
 def test_accuracy_uses_per_image_rate_when_given_and_nan_for_empty_class():
@@ -54,7 +54,7 @@ def test_severity_plain_mean_and_quantiles_by_hand():
     mean = 0.74
     std = math.sqrt(sum((v - mean) ** 2 for v in [0, 0.2, 0.4, 0.6, 2.5]) / 5)  # ddof 0
     assert r["severity_std"].item() == pytest.approx(std, rel=1e-5)
-    torch.testing.assert_close(r["classwise_severity"], torch.tensor([2.9 / 3, 0.4]))
+    torch.testing.assert_close(r["classwise_severity"], torch.tensor([2.9 / 3, 0.4], dtype=torch.float64))
 
 
 def test_quantiles_interpolate_linearly():
@@ -72,7 +72,7 @@ def test_perturbation_stats_only_successful_by_default():
     r = m.compute()
     assert r["latent_norm"].item() == pytest.approx(0.2)
     assert r["image_l1_max"].item() == pytest.approx(0.03)
-    torch.testing.assert_close(r["classwise_latent_norm"], torch.tensor([0.1, 0.3]))
+    torch.testing.assert_close(r["classwise_latent_norm"], torch.tensor([0.1, 0.3], dtype=torch.float64))
     all_samples = PerturbationStats(num_classes=2, keys=["latent_norm"], only_successful=False)
     all_samples.update(_out([0, 1, 2], [0, 1, 1], [1, 0, 1], success=[True, True, False], values=vals))
     assert all_samples.compute()["latent_norm"].item() == pytest.approx(9.4 / 3)

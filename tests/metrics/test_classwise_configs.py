@@ -1,4 +1,4 @@
-"""Each conf/metric file of the class-wise metrics instantiates to its ProbeMetric."""
+"""Each conf/metric file instantiates to its ProbeMetric, with the class count of the data config."""
 
 from __future__ import annotations
 
@@ -20,19 +20,29 @@ EXPECTED = {
     "targeted_success": "TargetedSuccessMatrix",
     "error_flow": "ErrorFlow",
     "latent_structure": "LatentStructure",
+    "fairness": "ClasswiseFairness",
 }
+
+
+def metric_config(name: str, num_classes: int = 10):
+    """The metric file inside a config that has a data group (as composed by a task)."""
+    root = OmegaConf.create({"data": {"num_classes": num_classes}, "metric": OmegaConf.load(CONF / f"{name}.yaml")})
+    return root.metric
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_metric_config_instantiates(name: str):
-    metric = hydra.utils.instantiate(OmegaConf.load(CONF / f"{name}.yaml"))
+    metric = hydra.utils.instantiate(metric_config(name, num_classes=7))
     assert isinstance(metric, ProbeMetric)
     assert type(metric).__name__ == EXPECTED[name]
-    assert metric.num_classes == 10
+    assert metric.num_classes == 7  # from ${data.num_classes}, not a literal in the file
+
+
+def test_every_metric_file_is_covered():
+    assert {p.stem for p in CONF.glob("*.yaml")} == set(EXPECTED)
 
 
 def test_bad_config_value_names_the_fix():
-    cfg = OmegaConf.load(CONF / "cfps.yaml")
-    cfg.num_classes = 1
+    cfg = metric_config("cfps", num_classes=1)
     with pytest.raises(Exception, match="num_classes must be an int >= 2"):
         hydra.utils.instantiate(cfg)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from robustlens.metrics.base import ProbeOutput
+from robustlens.metrics.functional import DuplicateSamplesWarning
 from robustlens.metrics.latent_structure import (
     FeatureExtractor,
     LatentStructure,
@@ -124,9 +125,9 @@ def test_nearest_centroid_and_silhouette_hand_computed():
     assert res["compactness"][:2].tolist() == pytest.approx([8 / 3, 0.0])
     # silhouette s = (b - a) / max(a, b):
     # (0,0): a=3, b=8 -> 5/8; (6,0): a=6, b=2 -> -2/3; (8,0): a=0, b=6 -> 1
-    assert res["silhouette"][:2].tolist() == pytest.approx([(5 / 8 + 5 / 8 - 2 / 3) / 3, 1.0])
-    assert math.isnan(res["silhouette"][2].item())
-    assert res["silhouette_mean"].item() == pytest.approx((5 / 8 + 5 / 8 - 2 / 3 + 2) / 5)
+    assert res["classwise_silhouette"][:2].tolist() == pytest.approx([(5 / 8 + 5 / 8 - 2 / 3) / 3, 1.0])
+    assert math.isnan(res["classwise_silhouette"][2].item())
+    assert res["silhouette"].item() == pytest.approx((5 / 8 + 5 / 8 - 2 / 3 + 2) / 5)
 
 
 def test_cap_keeps_smallest_indices_per_class_and_drops_duplicates():
@@ -134,16 +135,18 @@ def test_cap_keeps_smallest_indices_per_class_and_drops_duplicates():
     index = torch.tensor([9, 8, 3, 5, 1, 5, 7])  # index 5 appears twice
     kept = select_per_class(labels, index, cap=2)
     assert index[kept].tolist() == [1, 3, 5, 8]
+    with pytest.warns(DuplicateSamplesWarning, match="LatentStructure: 1 samples were evaluated twice"):
+        select_per_class(labels, index, cap=2, owner="LatentStructure")
 
     metric = LatentStructure(num_classes=2, max_samples=2)
     metric.set_model(IdentityFeatures(2))
     points = [[float(i), 0.0] for i in index.tolist()]
     feed(metric, points[:4], labels[:4].tolist(), index[:4].tolist())
-    feed(metric, points[4:], labels[4:].tolist(), index[4:].tolist())
+    with pytest.warns(DuplicateSamplesWarning):
+        feed(metric, points[4:], labels[4:].tolist(), index[4:].tolist())
     metric.compute()
     assert metric.last_features["index"].tolist() == [1, 3, 5, 8]
     assert metric.last_features["features"][:, 0].tolist() == [1.0, 3.0, 5.0, 8.0]
-    assert metric.last_embedding["coords"].shape == (4, 2)
 
 
 def test_metric_without_model_or_inputs_says_how_to_fix():

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from robustlens.metrics.base import ProbeOutput
+from robustlens.metrics.functional import DuplicateSamplesWarning
 from robustlens.metrics.perturbation import NormStatistics, RobustAccuracyCurve
 
 
@@ -29,7 +30,7 @@ def test_norm_statistics_hand_computed():
     m.update(_out([2, 3], [0, 0], [1, 1], success=[True, True], norm=[3.0, 4.0]))
     r = m.compute()
     # values 1,2,3,4: mean 2.5; population variance (2.25+0.25+0.25+2.25)/4 = 1.25
-    assert r["norm_mean"].item() == pytest.approx(2.5)
+    assert r["norm"].item() == pytest.approx(2.5)
     assert r["norm_std"].item() == pytest.approx(math.sqrt(1.25))
     assert r["norm_min"].item() == 1.0 and r["norm_max"].item() == 4.0
     # linear interpolation: q25 at position 0.75 → 1.75; median 2.5; q75 at 2.25 → 3.25
@@ -39,18 +40,21 @@ def test_norm_statistics_hand_computed():
 
 
 def test_norm_statistics_successful_only_and_duplicates():
-    m = NormStatistics(successful_only=True, prefix="adv")
+    m = NormStatistics(successful_only=True, name="adv")
+    assert m.emits == ("adv", "adv_std", "adv_min", "adv_q25", "adv_median", "adv_q75", "adv_max")
     m.update(_out([0, 1, 2], [0, 0, 0], [1, 0, 1], success=[True, False, True], norm=[1.0, 10.0, 3.0]))
     m.update(_out([2], [0], [1], success=[True], norm=[3.0]))  # DDP padding repeats sample 2
-    r = m.compute()
-    assert r["adv_mean"].item() == pytest.approx(2.0)  # (1 + 3) / 2, the failure excluded
+    with pytest.warns(DuplicateSamplesWarning, match="1 samples were evaluated twice"):
+        r = m.compute()
+    assert set(r) == set(m.emits)
+    assert r["adv"].item() == pytest.approx(2.0)  # (1 + 3) / 2, the failure excluded
     assert r["adv_max"].item() == 3.0
 
 
 def test_norm_statistics_ignores_nan_and_handles_empty():
     m = NormStatistics()
     m.update(_out([0, 1], [0, 0], [0, 0], norm=[float("nan"), 2.0]))
-    assert m.compute()["norm_mean"].item() == 2.0
+    assert m.compute()["norm"].item() == 2.0
     empty = NormStatistics(successful_only=True)
     empty.update(_out([0], [0], [0], success=[False], norm=[1.0]))
     assert math.isnan(empty.compute()["norm_median"].item())
@@ -81,7 +85,8 @@ def test_robust_accuracy_curve_from_success_and_norm():
                   norm=[0.4, 0.3, 0.2]))
     m.update(_out([0], [0], [1], clean_preds=[0], success=[True], norm=[0.4]))  # duplicate
     # robust at 0.3: sample 0 (adv norm 0.4 > 0.3), sample 1 (never adversarial) → 2/3
-    assert m.compute()["robust_accuracy@0.3"].item() == pytest.approx(2 / 3)
+    with pytest.warns(DuplicateSamplesWarning, match="RobustAccuracyCurve"):
+        assert m.compute()["robust_accuracy@0.3"].item() == 2 / 3
 
 
 def test_curve_is_non_increasing_in_eps():

@@ -10,6 +10,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from robustlens.models.classifiers import MNISTNet
+from tests.hydra_utils import in_data_context
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "classifier"
 
@@ -24,7 +25,7 @@ CONF = Path(__file__).resolve().parents[2] / "conf" / "classifier"
     ],
 )
 def test_classifier_config_instantiates(name, shape, overrides):
-    cfg = OmegaConf.load(CONF / f"{name}.yaml")
+    cfg = in_data_context(OmegaConf.load(CONF / f"{name}.yaml"))
     cfg.merge_with(overrides)
     model = instantiate(cfg).eval()
     assert model(torch.rand(2, *shape)).shape == (2, 10)

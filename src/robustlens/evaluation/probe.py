@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from robustlens.metrics.base import ProbeMetric, ProbeOutput
+from robustlens.metrics.base import ProbeMetric, ProbeOutput, check_distinct_keys
 
 Batch = tuple[Tensor, Tensor, Tensor]  # (x in [0,1], y, dataset index)
 
@@ -34,12 +34,16 @@ class Probe(nn.Module, abc.ABC):
     """Base class of every probe. Subclasses implement :meth:`run`.
 
     Args:
-        metrics: the probe's own metrics, by name (the evaluation config may add defaults).
+        metrics: the probe's own metrics, by name (the evaluation config may add defaults);
+            two of them declaring the same result key is an error (one would overwrite the other).
     """
 
     def __init__(self, metrics: dict[str, ProbeMetric] | None = None):
         super().__init__()
-        self.metrics = nn.ModuleDict(dict(metrics or {}))
+        # a metric set to null in the config (`metrics.<name>: null`) is a removed default
+        metrics = {name: metric for name, metric in (metrics or {}).items() if metric is not None}
+        check_distinct_keys(metrics, owner=type(self).__name__)
+        self.metrics = nn.ModuleDict(metrics)
 
     @abc.abstractmethod
     def run(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:

@@ -1,13 +1,13 @@
-"""Overall and class-wise accuracy (Paper B, ``methods.md`` part B) as DDP-synced probe metrics.
+"""Overall and class-wise accuracy (Paper B; ``docs/metrics.md``) as DDP-synced probe metrics.
 
 Why a confusion-matrix state: every class-wise quantity of Paper B (accuracy per class,
-confusion, CFPS/CFNS, error flow) is a function of the ``[K, K]`` count matrix
-``M[a, b] = |{i : y_i = a, ŷ_i = b}|``. Counts are summed across DDP processes exactly
-(``dist_reduce_fx="sum"``), so one process and many give identical results.
+confusion, CFPS/CFNS, error flow, the fairness summaries) is a function of the ``[K, K]``
+count matrix ``M[a, b] = |{i : y_i = a, ŷ_i = b}|``. Counts are summed across DDP processes
+exactly (``dist_reduce_fx="sum"``) and divided once, in float64, at ``compute``: one process
+and many give identical values, and 992 of 1000 is 0.992 exactly.
 
-Every metric here assumes the evaluation module feeds each sample exactly once (DDP
-samplers that pad the last batch must be undone before ``update``; see ``landscape.md``
-pitfall 5).
+Every metric here assumes the evaluation module feeds each sample exactly once (a padding
+DDP sampler is refused upstream; ``docs/metrics.md``, "Each sample counts once").
 """
 
 from __future__ import annotations
@@ -20,47 +20,16 @@ from torch import Tensor
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from robustlens.metrics.base import ProbeMetric, ProbeOutput
+from robustlens.metrics.functional import check_class_tensor, check_num_classes, fairness_summary, rate
 
 NumClasses = Annotated[int, Field(ge=2)]
-
-
-def check_num_classes(num_classes: int) -> int:
-    """Refuse a class count that makes class-wise metrics meaningless."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(
-            f"num_classes must be an int >= 2, got {num_classes!r}; set it to the dataset's class "
-            "count (e.g. `num_classes: ${data.num_classes}` in the metric config)"
-        )
-    return num_classes
-
-
-def check_class_tensor(name: str, values: Tensor, num_classes: int) -> Tensor:
-    """Return ``values`` as a flat long tensor after checking every entry is a class index."""
-    if values.is_floating_point():
-        raise ValueError(f"ProbeOutput.{name} must hold integer class indices, got dtype {values.dtype}")
-    values = values.reshape(-1).long()
-    if values.numel() and (values.min().item() < 0 or values.max().item() >= num_classes):
-        raise ValueError(
-            f"ProbeOutput.{name} holds class indices in [{values.min().item()}, {values.max().item()}] "
-            f"but the metric was built with num_classes={num_classes}; set num_classes to the "
-            "dataset's class count"
-        )
-    return values
-
-
-def safe_divide(num: Tensor, den: Tensor) -> Tensor:
-    """``num / den`` in float, NaN where ``den == 0`` (a quantity without data is undefined, not 0)."""
-    num = num.double()
-    den = den.double()
-    out = num / den.where(den != 0, torch.ones_like(den))
-    return out.where(den != 0, torch.full_like(out, float("nan"))).float()
 
 
 class ConfusionState(ProbeMetric):
     """Base class: accumulates the confusion counts ``confmat[true, pred]`` of a probe.
 
     Subclasses only implement :meth:`compute` from ``self.confmat`` (already summed across
-    processes when ``compute`` runs).
+    processes when ``compute`` runs) and declare their keys in ``emits``.
     """
 
     full_state_update = False
@@ -90,9 +59,10 @@ class Accuracy(ConfusionState):
     """Overall accuracy ``|{ŷ_i = y_i}| / N`` (key ``accuracy``; NaN before any sample)."""
 
     higher_is_better = True
+    emits = ("accuracy",)
 
     def compute(self) -> dict[str, Tensor]:
-        return {"accuracy": safe_divide(self.confmat.diagonal().sum(), self.confmat.sum())}
+        return {"accuracy": rate(self.confmat.diagonal().sum(), self.confmat.sum())}
 
 
 class ClasswiseAccuracy(ConfusionState):
@@ -103,6 +73,34 @@ class ClasswiseAccuracy(ConfusionState):
     """
 
     higher_is_better = True
+    emits = ("classwise_accuracy",)
 
     def compute(self) -> dict[str, Tensor]:
-        return {"classwise_accuracy": safe_divide(self.confmat.diagonal(), self.confmat.sum(dim=1))}
+        return {"classwise_accuracy": rate(self.confmat.diagonal(), self.confmat.sum(dim=1))}
+
+
+class ClasswiseFairness(ConfusionState):
+    """Robust-fairness summaries of the class-wise accuracy (FRL, Xu et al. 2021; CFA, Wei et
+    al. 2023; DAFA, Lee et al. 2024), from the same confusion counts.
+
+    Keys: ``worst_class_accuracy``, ``worst_class``, ``classwise_accuracy_spread`` (max − min),
+    ``classwise_accuracy_std`` (ddof 0), ``worst_class_top_confusion`` (the class receiving
+    most of the worst class's errors; DAFA observes these go to similar classes; -1 without
+    errors) and ``worst_class_top_confusion_share``. Classes without samples are left out.
+    See :func:`robustlens.metrics.functional.fairness_summary`.
+    """
+
+    emits = (
+        "worst_class_accuracy",
+        "worst_class",
+        "classwise_accuracy_spread",
+        "classwise_accuracy_std",
+        "worst_class_top_confusion",
+        "worst_class_top_confusion_share",
+    )
+
+    def compute(self) -> dict[str, Tensor]:
+        return fairness_summary(self.confmat)
+
+
+__all__ = ["Accuracy", "ClasswiseAccuracy", "ClasswiseFairness", "ConfusionState", "NumClasses"]

@@ -62,16 +62,48 @@ class ProbeOutput:
 class ProbeMetric(Metric, abc.ABC):
     """A torchmetrics Metric fed with :class:`ProbeOutput`; DDP-synced by torchmetrics.
 
-    ``compute()`` returns a flat mapping ``{metric_name: value}`` where ``value`` is a
-    scalar tensor or a per-class vector (stored as ``"<probe>/<name>/<class>"``) or a
-    matrix (stored as nested lists, e.g. confusion matrices).
+    ``compute()`` returns a flat mapping ``{key: value}`` where ``value`` is a scalar tensor,
+    a per-class vector (stored as ``"<probe>/<key>/<class>"``) or a matrix (stored as nested
+    lists, e.g. confusion matrices). Keys follow one convention (``docs/metrics.md``): the
+    headline value is ``<name>`` (a mean is the plain name), its statistics ``<name>_std``,
+    ``<name>_q25``, …, its per-class vector ``classwise_<name>``.
+
+    Every metric declares the keys it returns in :attr:`emits` before it sees data, so that a
+    probe can refuse two metrics that would write the same key (one would silently win).
     """
 
     #: whether the metric needs ``ProbeOutput.inputs`` (so probes keep them)
     needs_inputs: bool = False
+
+    @property
+    def emits(self) -> tuple[str, ...]:
+        """The keys :meth:`compute` returns. Subclasses override it; a metric that does not
+        declare its keys cannot be checked for collisions (its keys are checked after compute)."""
+        return ()
 
     @abc.abstractmethod
     def update(self, output: ProbeOutput) -> None: ...
 
     @abc.abstractmethod
     def compute(self) -> dict[str, Tensor]: ...
+
+
+def check_distinct_keys(metrics: dict[str, ProbeMetric], owner: str = "probe") -> None:
+    """Refuse metrics of one probe that declare the same output key (the later would overwrite
+    the earlier in results.json). The error names both metrics and how to fix it."""
+    seen: dict[str, str] = {}
+    clashes: list[str] = []
+    for metric_name, metric in metrics.items():
+        for key in getattr(metric, "emits", ()):
+            if key in seen:
+                clashes.append(
+                    f"`{key}` from both `{seen[key]}` ({type(metrics[seen[key]]).__name__}) and "
+                    f"`{metric_name}` ({type(metric).__name__})"
+                )
+            else:
+                seen[key] = metric_name
+    if clashes:
+        raise ValueError(
+            f"{owner}: two metrics would write the same result key: {'; '.join(clashes)}. Drop one "
+            "(`metrics.<name>: null`) or give it another name (e.g. NormStatistics' `name`)"
+        )

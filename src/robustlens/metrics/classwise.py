@@ -1,4 +1,4 @@
-"""Paper B's class-to-class metrics (``methods.md`` part B) as DDP-synced probe metrics.
+"""Paper B's class-to-class metrics (``docs/metrics.md``) as DDP-synced probe metrics.
 
 All states are count tensors summed across processes, so every value is exact under DDP.
 Conventions (documented once, used everywhere):
@@ -13,21 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from robustlens.metrics.accuracy import (
-    ConfusionState,
-    NumClasses,
-    check_class_tensor,
-    check_num_classes,
-    safe_divide,
-)
+from robustlens.metrics.accuracy import ConfusionState, NumClasses
 from robustlens.metrics.base import ProbeMetric, ProbeOutput
-
-
-def off_diagonal(matrix: Tensor) -> Tensor:
-    """A copy of ``matrix`` with its diagonal set to zero (the errors of a confusion matrix)."""
-    out = matrix.clone()
-    out.fill_diagonal_(0)
-    return out
+from robustlens.metrics.functional import check_class_tensor, check_num_classes, off_diagonal, rate
 
 
 class ConfusionMatrix(ConfusionState):
@@ -39,9 +27,11 @@ class ConfusionMatrix(ConfusionState):
     distribution); they stay 0 in ``confusion``.
     """
 
+    emits = ("confusion", "confusion_normalized")
+
     def compute(self) -> dict[str, Tensor]:
         rows = self.confmat.sum(dim=1, keepdim=True).expand_as(self.confmat)
-        return {"confusion": self.confmat.clone(), "confusion_normalized": safe_divide(self.confmat, rows)}
+        return {"confusion": self.confmat.clone(), "confusion_normalized": rate(self.confmat, rows)}
 
 
 class ClassFalseScores(ConfusionState):
@@ -52,17 +42,22 @@ class ClassFalseScores(ConfusionState):
     errors whose true class is c. Both sum to 1 when there is at least one error; with no
     errors they are defined as 0 for every class (nothing is attracted), and ``num_errors``
     (= 0) is returned so that case can be told apart.
+
+    ``cfps``/``cfns`` are defined per class (there is no scalar version), so they keep their
+    names instead of ``classwise_…`` (``docs/metrics.md``, key convention).
     """
+
+    emits = ("cfps", "cfns", "num_errors")
 
     def compute(self) -> dict[str, Tensor]:
         errors = off_diagonal(self.confmat)
         total = errors.sum()
         if total == 0:
-            zeros = torch.zeros(self.num_classes, device=errors.device)
+            zeros = torch.zeros(self.num_classes, dtype=torch.float64, device=errors.device)
             return {"cfps": zeros, "cfns": zeros.clone(), "num_errors": total}
         return {
-            "cfps": errors.sum(dim=0).double().div(total).float(),
-            "cfns": errors.sum(dim=1).double().div(total).float(),
+            "cfps": rate(errors.sum(dim=0), total),
+            "cfns": rate(errors.sum(dim=1), total),
             "num_errors": total,
         }
 
@@ -79,6 +74,8 @@ class ErrorFlow(ConfusionState):
             (NaN for a class without errors).
     """
 
+    emits = ("error_flow", "top_attractor", "top_attractor_share")
+
     def compute(self) -> dict[str, Tensor]:
         errors = off_diagonal(self.confmat)
         src, tgt = torch.nonzero(errors, as_tuple=True)
@@ -89,7 +86,7 @@ class ErrorFlow(ConfusionState):
         row_errors = errors.sum(dim=1)
         top = errors.argmax(dim=1)  # first maximal index on ties
         top = top.where(row_errors > 0, torch.full_like(top, -1))
-        share = safe_divide(errors.max(dim=1).values, row_errors)
+        share = rate(errors.max(dim=1).values, row_errors)
         return {"error_flow": flow.reshape(-1, 3), "top_attractor": top, "top_attractor_share": share}
 
 
@@ -103,6 +100,7 @@ class FlipRate(ProbeMetric):
 
     full_state_update = False
     higher_is_better = False
+    emits = ("flip_rate", "classwise_flip_rate")
 
     def __init__(self, num_classes: NumClasses = 10) -> None:
         super().__init__()
@@ -126,8 +124,8 @@ class FlipRate(ProbeMetric):
 
     def compute(self) -> dict[str, Tensor]:
         return {
-            "flip_rate": safe_divide(self.flips.sum(), self.count.sum()),
-            "classwise_flip_rate": safe_divide(self.flips, self.count),
+            "flip_rate": rate(self.flips.sum(), self.count.sum()),
+            "classwise_flip_rate": rate(self.flips, self.count),
         }
 
 
@@ -143,6 +141,7 @@ class TargetedSuccessMatrix(ProbeMetric):
 
     full_state_update = False
     key = "targeted_success"
+    emits = ("targeted_success", "targeted_success_rate")
 
     def __init__(self, num_classes: NumClasses = 10) -> None:
         super().__init__()
@@ -170,11 +169,11 @@ class TargetedSuccessMatrix(ProbeMetric):
 
     def compute(self) -> dict[str, Tensor]:
         k = self.num_classes
-        matrix = safe_divide(self.hits, self.count[:, None].expand(k, k))
+        matrix = rate(self.hits, self.count[:, None].expand(k, k))
         matrix.fill_diagonal_(float("nan"))
         hits = off_diagonal(self.hits).sum()
         attempts = self.count.sum() * (k - 1)
-        return {"targeted_success": matrix, "targeted_success_rate": safe_divide(hits, attempts)}
+        return {"targeted_success": matrix, "targeted_success_rate": rate(hits, attempts)}
 
 
 __all__ = [
@@ -183,5 +182,4 @@ __all__ = [
     "ErrorFlow",
     "FlipRate",
     "TargetedSuccessMatrix",
-    "off_diagonal",
 ]

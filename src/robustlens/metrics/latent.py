@@ -1,4 +1,4 @@
-"""Paper A's latent-space metrics (``methods.md`` A.2) as DDP-synced probe metrics.
+"""Paper A's latent-space metrics (``docs/metrics.md``) as DDP-synced probe metrics.
 
 * :class:`LatentAccuracy` — LGA, LRA, LAGA_ρ, LARA_ρ (fraction of samples still classified
   correctly) and LLNA (mean of the per-image noise accuracy a probe puts in
@@ -10,8 +10,8 @@
   (``latent_norm``, ``norm_growth``, ``image_l2s``, ``image_l1``), Paper A's second finding.
 
 Why per-sample ``cat`` states instead of running sums: quantiles need every value, and
-keeping the sample index lets ``compute`` count a sample exactly once even when a DDP
-sampler padded the last batch with repeats (``landscape.md`` pitfall 5). 600 samples per
+keeping the sample index lets ``compute`` count a sample exactly once (and warn) even when a
+DDP sampler padded the last batch with repeats (``docs/metrics.md``, "Each sample counts once"). 600 samples per
 probe make this cheap. Statistics follow NumPy's defaults (std with ddof=0, linearly
 interpolated quantiles), as the authors' scripts did. Every metric also returns its
 per-class vector (``classwise_<name>``, NaN for a class without samples).
@@ -28,37 +28,17 @@ from torch import Tensor
 from torchmetrics.utilities import dim_zero_cat
 
 from robustlens.metrics.base import ProbeMetric, ProbeOutput
+from robustlens.metrics.functional import (
+    check_class_tensor,
+    check_num_classes,
+    classwise_mean,
+    first_occurrence,
+    summary,
+    summary_keys,
+)
 
 NumClasses = Annotated[int, Field(ge=2)]
 PERTURBATION_KEYS: tuple[str, ...] = ("latent_norm", "norm_growth", "image_l2s", "image_l1")
-
-
-def summary(prefix: str, v: Tensor) -> dict[str, Tensor]:
-    """``prefix`` (mean), ``prefix_std`` (ddof 0), ``_min``, ``_q25``, ``_median``, ``_q75``, ``_max``."""
-    v = v.double()
-    if v.numel() == 0:
-        nan = torch.tensor(float("nan"))
-        return {prefix: nan, **{f"{prefix}_{k}": nan for k in ("std", "min", "q25", "median", "q75", "max")}}
-    q = torch.quantile(v, torch.tensor([0.25, 0.5, 0.75], dtype=v.dtype))
-    out = {
-        prefix: v.mean(),
-        f"{prefix}_std": v.std(unbiased=False),
-        f"{prefix}_min": v.min(),
-        f"{prefix}_q25": q[0],
-        f"{prefix}_median": q[1],
-        f"{prefix}_q75": q[2],
-        f"{prefix}_max": v.max(),
-    }
-    return {k: t.float() for k, t in out.items()}
-
-
-def classwise_mean(v: Tensor, labels: Tensor, num_classes: int) -> Tensor:
-    """Per-class mean of ``v`` (NaN for a class with no samples: undefined, not 0)."""
-    sums = torch.zeros(num_classes, dtype=torch.float64).index_add_(0, labels, v.double())
-    counts = torch.zeros(num_classes, dtype=torch.float64).index_add_(
-        0, labels, torch.ones_like(v, dtype=torch.float64)
-    )
-    return torch.where(counts > 0, sums / counts.clamp_min(1), torch.full_like(sums, float("nan"))).float()
 
 
 class _PerSampleMetric(ProbeMetric):
@@ -68,11 +48,7 @@ class _PerSampleMetric(ProbeMetric):
 
     def __init__(self, num_classes: NumClasses, columns: Sequence[str]) -> None:
         super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(
-                f"num_classes must be an int >= 2, got {num_classes!r}; set it to the dataset's class count"
-            )
-        self.num_classes = num_classes
+        self.num_classes = check_num_classes(num_classes)
         self.columns = tuple(columns)
         self.add_state("index", default=[], dist_reduce_fx="cat")
         self.add_state("labels", default=[], dist_reduce_fx="cat")
@@ -80,15 +56,11 @@ class _PerSampleMetric(ProbeMetric):
             self.add_state(f"col_{c}", default=[], dist_reduce_fx="cat")
 
     def _append(self, output: ProbeOutput, cols: dict[str, Tensor], keep: Tensor | None = None) -> None:
-        index, labels = output.index.reshape(-1), output.labels.reshape(-1).long()
+        index = output.index.reshape(-1)
+        labels = check_class_tensor("labels", output.labels, self.num_classes)
         if keep is not None:
             index, labels = index[keep], labels[keep]
             cols = {k: v[keep] for k, v in cols.items()}
-        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ValueError(
-                f"labels in [{labels.min().item()}, {labels.max().item()}] but "
-                f"num_classes={self.num_classes}; set num_classes to the dataset's class count"
-            )
         self.index.append(index.long().to(self.device))
         self.labels.append(labels.to(self.device))
         for c in self.columns:
@@ -102,11 +74,7 @@ class _PerSampleMetric(ProbeMetric):
         index = dim_zero_cat(self.index).cpu()
         labels = dim_zero_cat(self.labels).cpu()
         cols = {c: dim_zero_cat(getattr(self, f"col_{c}")).cpu() for c in self.columns}
-        order = torch.argsort(index, stable=True)
-        sorted_idx = index[order]
-        first = torch.ones_like(sorted_idx, dtype=torch.bool)
-        first[1:] = sorted_idx[1:] != sorted_idx[:-1]
-        keep = order[first]
+        keep = first_occurrence(index, owner=type(self).__name__)
         return labels[keep], {c: v[keep] for c, v in cols.items()}
 
 
@@ -116,6 +84,7 @@ class LatentAccuracy(_PerSampleMetric):
     gives one (LLNA's rate over noise draws), else ``preds == labels``."""
 
     higher_is_better = True
+    emits = ("accuracy", "classwise_accuracy")
 
     def __init__(self, num_classes: NumClasses = 10) -> None:
         super().__init__(num_classes, ["score"])
@@ -129,7 +98,7 @@ class LatentAccuracy(_PerSampleMetric):
     def compute(self) -> dict[str, Tensor]:
         labels, cols = self._gather()
         v = cols["score"]
-        mean = v.mean().float() if v.numel() else torch.tensor(float("nan"))
+        mean = v.mean() if v.numel() else torch.tensor(float("nan"), dtype=torch.float64)
         return {"accuracy": mean, "classwise_accuracy": classwise_mean(v, labels, self.num_classes)}
 
 
@@ -138,6 +107,7 @@ class LatentSeverity(_PerSampleMetric):
     and ``classwise_severity``."""
 
     higher_is_better = True
+    emits = (*summary_keys("severity"), "classwise_severity")
 
     def __init__(self, num_classes: NumClasses = 10) -> None:
         super().__init__(num_classes, ["norm"])
@@ -172,6 +142,10 @@ class PerturbationStats(_PerSampleMetric):
         keys = list(keys) if keys is not None else list(PERTURBATION_KEYS)
         super().__init__(num_classes, keys)
         self.only_successful = only_successful
+
+    @property
+    def emits(self) -> tuple[str, ...]:
+        return tuple(key for c in self.columns for key in (*summary_keys(c), f"classwise_{c}"))
 
     def update(self, output: ProbeOutput) -> None:
         missing = [k for k in self.columns if k not in output.values]

@@ -1,4 +1,4 @@
-"""Latent-space structure of a classifier (Paper B, ``methods.md`` part B, last paragraph).
+"""Latent-space structure of a classifier (Paper B; ``docs/metrics.md``).
 
 Paper B looks at penultimate-layer features of clean and attacked inputs: how far apart the
 class centroids are, whether samples still sit nearest to their own class's centroid, and a
@@ -10,11 +10,11 @@ standard, well-defined quantities:
   class-a samples whose nearest centroid is b (rows sum to 1);
 * ``compactness`` [K]: mean distance of a class's samples to their own centroid;
 * ``separation`` [K]: distance from a class's centroid to the nearest other centroid;
-* ``silhouette`` [K] / ``silhouette_mean``: scikit-learn's silhouette per class / overall;
+* ``silhouette`` / ``classwise_silhouette`` [K]: scikit-learn's silhouette overall / per class;
 * ``latent_count`` [K]: how many samples per class the numbers are computed from.
 
-Classes without samples get NaN. The 2-D embedding is not a metric value: it is kept on the
-metric (:attr:`LatentStructure.last_embedding`) for plots.
+Classes without samples get NaN. The 2-D embedding is not a metric value: the evaluation
+pairs the kept features of two probes (:func:`paired_embedding_from_metrics`) for plots.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from pydantic import Field
 from torch import Tensor, nn
 from torchmetrics.utilities import dim_zero_cat
 
-from robustlens.metrics.accuracy import NumClasses, check_class_tensor, check_num_classes, safe_divide
+from robustlens.metrics.accuracy import NumClasses
 from robustlens.metrics.base import ProbeMetric, ProbeOutput
+from robustlens.metrics.functional import check_class_tensor, check_num_classes, first_occurrence, rate
 
 EmbeddingMethod = Literal["pca", "tsne", "umap", "none"]
 
@@ -104,7 +105,7 @@ class FeatureExtractor:
         return captured[-1].flatten(1)
 
 
-def select_per_class(labels: Tensor, index: Tensor, cap: int) -> Tensor:
+def select_per_class(labels: Tensor, index: Tensor, cap: int, owner: str | None = None) -> Tensor:
     """Positions of the kept samples: duplicates of an index dropped, then per class the ``cap``
     smallest sample indices, returned in increasing index order.
 
@@ -112,13 +113,7 @@ def select_per_class(labels: Tensor, index: Tensor, cap: int) -> Tensor:
     split the data, so one process and two keep the same samples (and padded duplicates
     from a distributed sampler count once).
     """
-    if index.numel() == 0:
-        return torch.zeros(0, dtype=torch.long, device=index.device)
-    order = torch.sort(index, stable=True).indices
-    sorted_index = index[order]
-    first = torch.ones_like(sorted_index, dtype=torch.bool)
-    first[1:] = sorted_index[1:] != sorted_index[:-1]
-    order = order[first]
+    order = first_occurrence(index, owner)
     lab = labels[order]
     keep = torch.zeros_like(order, dtype=torch.bool)
     for c in torch.unique(lab).tolist():
@@ -233,18 +228,23 @@ class LatentStructure(ProbeMetric):
         capture: ``"output"`` or ``"input"`` of that layer (see :class:`FeatureExtractor`).
         max_samples: samples kept per class (the smallest dataset indices), bounding memory:
             features are stored, not summarised, because silhouettes need them all.
-        embedding: 2-D embedding computed at :meth:`compute` for plots (``last_embedding``).
+        embedding: method of the 2-D embedding the evaluation draws from the kept features
+            (:func:`paired_embedding_from_metrics`).
         seed: random state of t-SNE/UMAP.
 
     The evaluation module must call :meth:`set_model` with the classifier before the first
     ``update`` (the metric sees only ``ProbeOutput.inputs``, kept because ``needs_inputs``).
     Under DDP every process must see at least one batch (list states are gathered).
     After ``compute``: ``last_features = {"features", "labels", "index"}`` (numpy, sorted by
-    index) and ``last_embedding = {"coords", "labels", "index", "method"}``.
+    index).
     """
 
     needs_inputs = True
     full_state_update = False
+    emits = (
+        "centroid_distance", "nearest_centroid_accuracy", "nearest_centroid_matrix", "compactness",
+        "separation", "silhouette", "classwise_silhouette", "latent_count",
+    )
 
     def __init__(
         self,
@@ -273,7 +273,6 @@ class LatentStructure(ProbeMetric):
         self.add_state("sample_index", default=[], dist_reduce_fx="cat")
         self.__dict__["_extractor"] = None  # not a submodule: the model's weights are no metric state
         self.last_features: dict[str, np.ndarray] | None = None
-        self.last_embedding: dict[str, Any] | None = None
 
     def set_model(self, model: nn.Module) -> None:
         """Give the metric the classifier whose features it measures (called by the evaluation module)."""
@@ -302,7 +301,7 @@ class LatentStructure(ProbeMetric):
     def _compact(self) -> None:
         """Keep at most ``max_samples`` per class locally (a superset of the global selection)."""
         feats, labels, index = (dim_zero_cat(s) for s in (self.features, self.labels, self.sample_index))
-        keep = select_per_class(labels, index, self.max_samples)
+        keep = select_per_class(labels, index, self.max_samples, owner=type(self).__name__)
         self.features, self.labels, self.sample_index = [feats[keep]], [labels[keep]], [index[keep]]
 
     def compute(self) -> dict[str, Tensor]:
@@ -310,16 +309,10 @@ class LatentStructure(ProbeMetric):
         if isinstance(self.features, list) and not self.features:  # nothing seen: NaN values, counts 0
             return latent_statistics(torch.zeros(0, 1), torch.zeros(0, dtype=torch.long), k)
         feats, labels, index = (dim_zero_cat(s) for s in (self.features, self.labels, self.sample_index))
-        keep = select_per_class(labels, index, self.max_samples)
+        keep = select_per_class(labels, index, self.max_samples, owner=type(self).__name__)
         feats, labels, index = feats[keep].double().cpu(), labels[keep].cpu(), index[keep].cpu()
         result = latent_statistics(feats, labels, k)
         self.last_features = {"features": feats.numpy(), "labels": labels.numpy(), "index": index.numpy()}
-        self.last_embedding = {
-            "coords": embed_2d(feats.numpy(), self.embedding, self.seed),
-            "labels": labels.numpy(),
-            "index": index.numpy(),
-            "method": self.embedding,
-        }
         return result
 
 
@@ -339,24 +332,24 @@ def latent_statistics(feats: Tensor, labels: Tensor, num_classes: int) -> dict[s
     nearest = to_centroid.argmin(dim=1)
     hits = torch.zeros(k, k, dtype=torch.long)
     hits.index_put_((labels, nearest), torch.ones_like(labels), accumulate=True)
-    nearest_matrix = safe_divide(hits, count[:, None].expand(k, k))
-    nearest_accuracy = safe_divide(hits.diagonal().sum(), count.sum())
+    nearest_matrix = rate(hits, count[:, None].expand(k, k))
+    nearest_accuracy = rate(hits.diagonal().sum(), count.sum())
 
     own = to_centroid.gather(1, labels[:, None]).squeeze(1)
-    compactness = safe_divide(torch.zeros(k, dtype=torch.double).index_add_(0, labels, own), count)
+    compactness = rate(torch.zeros(k, dtype=torch.double).index_add_(0, labels, own), count)
     others = cdist.masked_fill(absent_pair | torch.eye(k, dtype=torch.bool), float("inf"))
     separation = others.min(dim=1).values
     separation = separation.masked_fill(~torch.isfinite(separation), float("nan")).float()
 
-    silhouette = torch.full((k,), float("nan"))
-    silhouette_mean = torch.tensor(float("nan"))
+    classwise_silhouette = torch.full((k,), float("nan"), dtype=torch.float64)
+    silhouette = torch.tensor(float("nan"), dtype=torch.float64)
     n_labels = int(present.sum())
     if 2 <= n_labels <= feats.shape[0] - 1:
         from sklearn.metrics import silhouette_samples
 
         s = torch.from_numpy(silhouette_samples(feats.numpy(), labels.numpy()))
-        silhouette = safe_divide(torch.zeros(k, dtype=torch.double).index_add_(0, labels, s), count)
-        silhouette_mean = s.mean().float()
+        classwise_silhouette = rate(torch.zeros(k, dtype=torch.double).index_add_(0, labels, s), count)
+        silhouette = s.mean()
     return {
         "centroid_distance": centroid_distance.float(),
         "nearest_centroid_accuracy": nearest_accuracy,
@@ -364,7 +357,7 @@ def latent_statistics(feats: Tensor, labels: Tensor, num_classes: int) -> dict[s
         "compactness": compactness,
         "separation": separation,
         "silhouette": silhouette,
-        "silhouette_mean": silhouette_mean,
+        "classwise_silhouette": classwise_silhouette,
         "latent_count": count,
     }
 

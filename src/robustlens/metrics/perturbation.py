@@ -2,8 +2,8 @@
 minimal-norm run.
 
 Both metrics keep the per-sample values (``dist_reduce_fx="cat"``) together with the sample
-indices and drop repeated indices in ``compute``: a DistributedSampler pads the last batch
-by repeating samples, and every sample must count exactly once (pitfall 5, ``landscape.md``).
+indices, and ``compute`` counts each index once (:func:`~robustlens.metrics.functional.first_occurrence`,
+which warns about repeats; ``docs/metrics.md``, "Each sample counts once").
 """
 
 from __future__ import annotations
@@ -13,27 +13,16 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
+from torchmetrics.utilities import dim_zero_cat
 
 from robustlens.metrics.base import ProbeMetric, ProbeOutput
-
-STAT_NAMES: tuple[str, ...] = ("mean", "std", "min", "q25", "median", "q75", "max")
+from robustlens.metrics.functional import first_occurrence, rate, summary, summary_keys
 
 
 def _cat(state: Tensor | list[Tensor]) -> Tensor:
-    if isinstance(state, Tensor):
-        return state
-    return torch.cat(state) if state else torch.empty(0)
-
-
-def _first_occurrence(index: Tensor) -> Tensor:
-    """Positions of the first occurrence of every distinct index (DDP padding duplicates)."""
-    if index.numel() == 0:
-        return index.long()
-    order = torch.argsort(index, stable=True)
-    sorted_idx = index[order]
-    first = torch.ones_like(sorted_idx, dtype=torch.bool)
-    first[1:] = sorted_idx[1:] != sorted_idx[:-1]
-    return order[first]
+    if isinstance(state, list) and not state:
+        return torch.empty(0)
+    return dim_zero_cat(state)
 
 
 class NormStatistics(ProbeMetric):
@@ -44,7 +33,8 @@ class NormStatistics(ProbeMetric):
         successful_only: use only samples where ``output.success`` is True (the size of the
             perturbations that *worked*); by default every sample counts, which is Paper A's
             uncensored convention (a failed search contributes its final perturbation).
-        prefix: key prefix, e.g. ``"norm"`` gives ``norm_mean``, ``norm_median``, ….
+        name: key of the mean, e.g. ``"severity"`` gives ``severity``, ``severity_std``,
+            ``severity_median``, … (:func:`~robustlens.metrics.functional.summary`).
 
     ``std`` is the population standard deviation (ddof = 0, numpy's default); NaN norms
     (non-additive perturbations) are ignored; with no samples every statistic is NaN.
@@ -52,12 +42,16 @@ class NormStatistics(ProbeMetric):
 
     full_state_update = False
 
-    def __init__(self, successful_only: bool = False, prefix: str = "norm"):
+    def __init__(self, successful_only: bool = False, name: str = "norm"):
         super().__init__()
         self.successful_only = successful_only
-        self.prefix = prefix
+        self.name = name
         self.add_state("index", default=[], dist_reduce_fx="cat")
         self.add_state("norms", default=[], dist_reduce_fx="cat")
+
+    @property
+    def emits(self) -> tuple[str, ...]:
+        return summary_keys(self.name)
 
     def update(self, output: ProbeOutput) -> None:
         if output.norm is None:
@@ -72,16 +66,8 @@ class NormStatistics(ProbeMetric):
 
     def compute(self) -> dict[str, Tensor]:
         index, norms = _cat(self.index), _cat(self.norms).double()
-        norms = norms[_first_occurrence(index)]
-        norms = norms[~torch.isnan(norms)]
-        if norms.numel() == 0:
-            return {f"{self.prefix}_{s}": torch.tensor(math.nan) for s in STAT_NAMES}
-        q = torch.quantile(norms, torch.tensor([0.25, 0.5, 0.75], dtype=norms.dtype))
-        stats = {
-            "mean": norms.mean(), "std": norms.std(correction=0), "min": norms.min(),
-            "q25": q[0], "median": q[1], "q75": q[2], "max": norms.max(),
-        }
-        return {f"{self.prefix}_{k}": v for k, v in stats.items()}
+        norms = norms[first_occurrence(index, owner=type(self).__name__)]
+        return summary(self.name, norms, drop_nan=True)
 
 
 class RobustAccuracyCurve(ProbeMetric):
@@ -97,6 +83,10 @@ class RobustAccuracyCurve(ProbeMetric):
     """
 
     full_state_update = False
+
+    @property
+    def emits(self) -> tuple[str, ...]:
+        return tuple(f"robust_accuracy@{eps:g}" for eps in self.eps_grid)
 
     def __init__(self, eps_grid: Sequence[float]):
         super().__init__()
@@ -124,13 +114,13 @@ class RobustAccuracyCurve(ProbeMetric):
 
     def compute(self) -> dict[str, Tensor]:
         index = _cat(self.index)
-        keep = _first_occurrence(index)
+        keep = first_occurrence(index, owner=type(self).__name__)
         # float32 on purpose: a norm of 0.1 (as float32) must not count as "> 0.1"
         mn = _cat(self.min_norm).float()[keep]
         correct = _cat(self.clean_correct).bool()[keep]
         out: dict[str, Tensor] = {}
         for eps in self.eps_grid:
             robust = correct & (mn > eps)
-            value = robust.double().mean() if robust.numel() else torch.tensor(math.nan)
+            value = rate(robust.sum(), robust.numel())
             out[f"robust_accuracy@{eps:g}"] = value
         return out

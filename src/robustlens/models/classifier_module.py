@@ -18,8 +18,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import Tensor, nn
-from torchmetrics.classification import MulticlassAccuracy
 
+from robustlens.metrics.accuracy import Accuracy, ClasswiseAccuracy
+from robustlens.metrics.base import ProbeOutput
 from robustlens.training.modes import Standard, TrainingMode
 
 CHECKPOINT_KEY = "robustlens"
@@ -34,6 +35,10 @@ class ClassifierModule(L.LightningModule):
         optimizer: a partial optimizer, called with the parameters.
         scheduler: an optional partial LR scheduler, called with the optimizer.
         num_classes: for the per-class validation accuracy.
+
+    Logged names are the evaluation's (``docs/metrics.md``): ``train/accuracy``, ``val/accuracy``,
+    ``val/classwise_accuracy/<c>``; validation uses the evaluation's own
+    count-based metrics, so the numbers are exact rates and DDP-synced the same way.
         run_config: the resolved job config, stored in every checkpoint.
     """
 
@@ -55,8 +60,8 @@ class ClassifierModule(L.LightningModule):
         self.num_classes = num_classes
         self.class_names = class_names or [str(c) for c in range(num_classes)]
         self.run_config = run_config or {}
-        self.val_accuracy = MulticlassAccuracy(num_classes=num_classes, average="micro")
-        self.val_classwise = MulticlassAccuracy(num_classes=num_classes, average=None)
+        self.val_accuracy = Accuracy(num_classes)
+        self.val_classwise = ClasswiseAccuracy(num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -66,20 +71,22 @@ class ClassifierModule(L.LightningModule):
         loss, logits = self.training_mode.loss(self.net, x, y, step=self.global_step)
         acc = (logits.argmax(dim=1) == y).float().mean()
         self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, sync_dist=True)
-        self.log("train/acc", acc, prog_bar=True, on_step=False, on_epoch=True, sync_dist=True)
+        self.log("train/accuracy", acc, prog_bar=True, on_step=False, on_epoch=True, sync_dist=True)
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
-        x, y, _ = batch
+        x, y, index = batch
         logits = self.net(x)
         self.log("val/loss", nn.functional.cross_entropy(logits, y), on_epoch=True, sync_dist=True)
-        self.val_accuracy.update(logits, y)
-        self.val_classwise.update(logits, y)
+        output = ProbeOutput(index=index, labels=y, preds=logits.argmax(dim=1))
+        self.val_accuracy.update(output)
+        self.val_classwise.update(output)
 
     def on_validation_epoch_end(self) -> None:
-        self.log("val/acc", self.val_accuracy.compute(), prog_bar=True, sync_dist=True)
-        for c, value in enumerate(self.val_classwise.compute()):
-            self.log(f"val/acc/{c}", value, sync_dist=True)
+        # the metric states are summed over processes by torchmetrics: the values are already global
+        self.log("val/accuracy", self.val_accuracy.compute()["accuracy"], prog_bar=True)
+        for c, value in enumerate(self.val_classwise.compute()["classwise_accuracy"]):
+            self.log(f"val/classwise_accuracy/{c}", value)
         self.val_accuracy.reset()
         self.val_classwise.reset()
 

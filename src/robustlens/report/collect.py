@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from robustlens.report.legacy_keys import current_metrics
 from robustlens.utils.resume import RESULTS_FILE, ResultsFileError, read_results
 
 #: fixed columns of the tidy table (swept parameters sit between ``job`` and ``probe``)
@@ -103,7 +104,11 @@ def _natural_key(text: str) -> list[Any]:
 
 
 def gather_jobs(root: str | os.PathLike) -> list[JobRecord]:
-    """A :class:`JobRecord` for every job dir under ``root`` (a run dir or a multirun dir)."""
+    """A :class:`JobRecord` for every job dir under ``root`` (a run dir or a multirun dir).
+
+    Metric keys written under older names are renamed to the current ones
+    (:mod:`robustlens.report.legacy_keys`), so old and new runs report side by side.
+    """
     root = Path(root)
     records = []
     for job_dir in find_job_dirs(root):
@@ -117,6 +122,8 @@ def gather_jobs(root: str | os.PathLike) -> list[JobRecord]:
         except ResultsFileError as err:
             records.append(JobRecord(name, job_dir, "corrupt", _job_params(job_dir, None), error=str(err)))
             continue
+        if isinstance(payload.get("metrics"), dict):
+            payload = {**payload, "metrics": current_metrics(payload["metrics"])}
         records.append(JobRecord(name, job_dir, payload["status"], _job_params(job_dir, payload),
                                  payload=payload, error=_error_text(payload)))
     return records

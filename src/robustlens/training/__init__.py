@@ -1,5 +1,5 @@
 """Training modes of the ``training=`` config group."""
 
-from robustlens.training.modes import TRADES, GaussianNoise, PGDAdversarial, Standard, TrainingMode
+from robustlens.training.modes import TRADES, NoiseAugmentation, PGDAdversarial, Standard, TrainingMode
 
-__all__ = ["TRADES", "GaussianNoise", "PGDAdversarial", "Standard", "TrainingMode"]
+__all__ = ["TRADES", "NoiseAugmentation", "PGDAdversarial", "Standard", "TrainingMode"]

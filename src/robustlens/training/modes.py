@@ -47,8 +47,11 @@ class Standard(TrainingMode):
         return F.cross_entropy(logits, y), logits
 
 
-class GaussianNoise(TrainingMode):
-    """Gaussian-noise augmentation: train on ``clip(x + σ·ν)``.
+class NoiseAugmentation(TrainingMode):
+    """Gaussian-noise augmentation: train on ``clip(x + σ·ν)``, ``ν ~ N(0, I)`` (``training=noise``).
+
+    Named for what it does to training, so that it is not mistaken for the Gaussian-noise
+    perturbation probe of the evaluation (:class:`robustlens.attacks.noise.GaussianNoise`).
 
     Paper A's "robust" models use N(0, 0.8²) in [-1,1] units, i.e. σ = 0.4 in [0,1].
     """
