@@ -35,11 +35,11 @@ class ClassifierModule(L.LightningModule):
         optimizer: a partial optimizer, called with the parameters.
         scheduler: an optional partial LR scheduler, called with the optimizer.
         num_classes: for the per-class validation accuracy.
+        run_config: the resolved job config, stored in every checkpoint.
 
     Logged names are the evaluation's (``docs/metrics.md``): ``train/accuracy``, ``val/accuracy``,
-    ``val/classwise_accuracy/<c>``; validation uses the evaluation's own
-    count-based metrics, so the numbers are exact rates and DDP-synced the same way.
-        run_config: the resolved job config, stored in every checkpoint.
+    ``val/classwise_accuracy/<c>``; validation uses the evaluation's own count-based metrics,
+    so the numbers are exact rates, DDP-synced the same way.
     """
 
     def __init__(
