@@ -63,10 +63,12 @@ def test_classifier_options(option: str, tmp_path: Path, shared: Path) -> None:
         assert cfg.classifier.num_classes == cfg.data.num_classes
         return
     net = instantiate(cfg.classifier).eval()
-    channels = 3 if option in ("preact_resnet18", "wide_resnet") else 1
-    size = 32 if channels == 3 else 28
+    #: (channels, size, classes) of the networks that do not take MNIST-like 1×28×28 digits
+    shapes = {"preact_resnet18": (3, 32, 10), "wide_resnet": (3, 32, 10), "buzhinsky_celeba": (3, 128, 2),
+              "buzhinsky_lsun": (3, 128, 2)}
+    channels, size, classes = shapes.get(option, (1, 28, 10))
     with torch.no_grad():
-        assert net(torch.rand(2, channels, size, size)).shape == (2, 10)
+        assert net(torch.rand(2, channels, size, size)).shape == (2, classes)
 
 
 @pytest.mark.parametrize("group", ["training", "optimizer", "scheduler", "logger", "callbacks"])
