@@ -168,3 +168,24 @@ def test_torchvision_source_end_to_end(tmp_path, monkeypatch):
     torch.save(torchvision.models.resnet18(num_classes=1000).state_dict(), tmp_path / "imagenet_head.pth")
     with pytest.raises(ModelSourceError, match=r"fc.weight: file \(1000, 512\) vs network \(10, 512\)"):
         classifier_from(tmp_path, [*overrides, f"classifier.weights_file={tmp_path / 'imagenet_head.pth'}"])
+
+
+def test_a_zoo_model_on_cifar10c_arrays(tmp_path):
+    """The published CIFAR-10-C layout as data: one corruption × severity, indices of the clean test set."""
+    import numpy as np
+
+    data = tmp_path / "data"
+    (data / "CIFAR-10-C").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    n = 10
+    images = rng.integers(0, 256, size=(5 * n, 32, 32, 3), dtype=np.uint8)
+    np.save(data / "CIFAR-10-C" / "fog.npy", images)
+    np.save(data / "CIFAR-10-C" / "labels.npy", np.tile(np.arange(n, dtype=np.uint8) % 10, 5))
+    torch.manual_seed(0)
+    net = TinyNet()
+    torch.save(net.state_dict(), tmp_path / "tiny.pt")
+    overrides = [*module_overrides(data, tmp_path / "tiny.pt"), "data=cifar10c", "data.corruption=fog",
+                 "data.severity=2", f"data.per_severity={n}"]
+    payload = evaluate_with(tmp_path, overrides)
+    severity2 = torch.from_numpy(images[n : 2 * n]).permute(0, 3, 1, 2).float() / 255
+    predictions_agree(payload, net, severity2, normalised)
