@@ -166,3 +166,12 @@ def test_faithful_classes_take_the_switch_in_their_signature():
     for cls in (PaperASeverity, PaperABoundedAttack):
         assert inspect.signature(cls).parameters["faithful"].default is False
     assert inspect.signature(GaussianNoise).parameters["clip"].default is True
+
+
+def test_faithful_override_refused_by_hydra_names_the_ones_with_one():
+    # without `+`, Hydra refuses the key itself; the CLI's hint then lists the faithful configs
+    from robustlens.config.errors import suggest_key
+
+    cfg = OmegaConf.create({"evaluation": {"probes": {"pgd": {"attack": {"eps": 0.1}}}}})
+    hint = suggest_key(cfg, "evaluation.probes.pgd.attack.faithful")
+    assert "attack/severity_l2" in hint and "probe/lags" in hint and "clip=false" in hint

@@ -68,6 +68,10 @@ def suggest_key(cfg: Any, full_key: str) -> str:
     from omegaconf import DictConfig, OmegaConf
 
     parent, _, key = full_key.rpartition(".")
+    if key == "faithful":  # exists only on a few objects: name them (docs/attacks.md)
+        from robustlens.attacks.faithful import faithful_hint
+
+        return f"`{full_key}` is not a key of this config. {faithful_hint()}"
     node = OmegaConf.select(cfg, parent) if parent else cfg
     if not isinstance(node, DictConfig):
         return ""
