@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import OmegaConf
 
 from robustlens.config.locate import config_dir
@@ -137,8 +138,18 @@ def test_object_groups_instantiate(group: str, tmp_path: Path, shared: Path) -> 
     for option in options(group):
         cfg = compose_config("evaluate", [f"+{group}@_probe_obj={option}", f"paths.shared_dir={shared}"], tmp_path)
         node = cfg["_probe_obj"]
-        validate_config(OmegaConf.create({"x": OmegaConf.to_container(node, resolve=True)}))
-        assert instantiate(node) is not None
+        plain = OmegaConf.to_container(node, resolve=True)
+        validate_config(OmegaConf.create({"x": plain}))
+        built = instantiate(node)
+        target = get_object(plain["_target_"])
+        if inspect.isclass(target):  # the object the config names, not a stand-in
+            assert type(built) is target, (option, type(built))
+        # every numeric setting the object keeps under its own name reached it unchanged (names may be
+        # decorated, e.g. a corruption's name carries its severity)
+        for key, value in plain.items():
+            kept = getattr(built, key, None) if not key.startswith("_") else None
+            if isinstance(value, bool | int | float) and isinstance(kept, bool | int | float):
+                assert kept == value, (option, key, kept, value)
 
 
 EXPERIMENT_CONFIGS = sorted((REPO_ROOT / "experiments").glob("*/conf/experiment/*.yaml"))

@@ -47,7 +47,7 @@ def test_densities_use_only_successful_searches():
         statistic_densities_figure(table, ["image_l2s"])
 
 
-def _evaluate_lags(tmp_path: Path, logger=False) -> tuple[LatentReportCallback, Path]:
+def _evaluate_lags(tmp_path: Path, logger=False) -> tuple[LatentReportCallback, Path, EvaluationResult]:
     gen = LinearGenerator(num_classes=3, dtype=torch.float32)
     model = nearest_offset_classifier(gen)
     y = torch.arange(12) % 3
@@ -68,14 +68,20 @@ def _evaluate_lags(tmp_path: Path, logger=False) -> tuple[LatentReportCallback, 
         class_names=["0", "1", "2"], output_dir=tmp_path, probes=["lags"], images={"lags": module.last_pass.images},
     )
     callback.on_evaluation_end(trainer, module, result)
-    return callback, tmp_path / "latent"
+    return callback, tmp_path / "latent", result
 
 
 def test_callback_writes_the_grid_and_densities_of_a_latent_probe(tmp_path: Path):
-    callback, out = _evaluate_lags(tmp_path)
+    callback, out, result = _evaluate_lags(tmp_path)
     assert sorted(p.name for p in callback.written) == ["lags__densities.png", "lags__grid.png"]
-    grid = Image.open(out / "lags__grid.png")
-    assert grid.size[0] > grid.size[1]  # 4 sample columns, 4 kinds (original, decayed, adversarial, difference)
+    images = result.images["lags"]
+    grid, rows = latent_image_grid(images, padding=2)
+    assert rows == ["original", "decayed", "adversarial", "difference"]  # every kind, in the fixed order
+    assert {name: len(batch) for name, batch in images.items()} == dict.fromkeys(rows, 4)  # max_images=4
+    h, w = images["original"].shape[-2:]
+    assert tuple(grid.shape[-2:]) == (2 + 4 * (h + 2), 2 + 4 * (w + 2))  # 4 rows, 4 sample columns
+    png = Image.open(out / "lags__grid.png")
+    assert png.size[0] > 100 and png.size[1] > 100
 
 
 def test_callback_logs_the_figures_to_an_offline_wandb_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -103,6 +103,8 @@ class ImageDataModule(LightningDataModule):
         class_names: list[str] | None = None,
     ):
         super().__init__()
+        # plain data in checkpoints (a config's ListConfig would make them unloadable with weights_only)
+        class_names = None if class_names is None else [str(n) for n in class_names]
         self.save_hyperparameters(logger=False)  # checkpoints record which data they saw
         if batch_size <= 0 or (eval_batch_size is not None and eval_batch_size <= 0):
             raise ValueError(

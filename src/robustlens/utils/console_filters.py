@@ -18,14 +18,17 @@ _LIGHTNING_LOGGERS = (
     "lightning.fabric.utilities.rank_zero",
     "lightning_utilities.core.rank_zero",
     "pytorch_lightning.utilities.rank_zero",
+    # "`weights_only` was not set, defaulting to `False`." when a run resumes from its own checkpoint
+    "lightning.pytorch.trainer.connectors.checkpoint_connector",
 )
 
 
 class _DropTips(logging.Filter):
-    """Drops Lightning's product tips (``💡 Tip: …``)."""
+    """Drops Lightning's product tips (``💡 Tip: …``) and its ``weights_only`` notices."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "Tip:" not in str(record.msg)
+        message = str(record.msg)
+        return "Tip:" not in message and "weights_only" not in message
 
 
 _TIPS = _DropTips()
