@@ -2,7 +2,7 @@
 
 Why not plain ``torch.utils.data.DistributedSampler``: it pads the index list by repeating
 samples so every rank gets the same number, and evaluation metrics then count those samples
-twice (``landscape.md``, pitfall 5). Ranks may get unequal numbers of samples here;
+twice (docs/metrics.md, "Each sample counts once"). Ranks may get unequal numbers of samples here;
 torchmetrics' DDP sync handles that.
 
 Why it still *subclasses* ``DistributedSampler``: Lightning leaves a loader's sampler alone

@@ -1,7 +1,7 @@
 """Per-channel input normalisation that lives *inside* a model.
 
 Why inside the model: robustlens datasets yield [0,1] images and every attack works in that
-range (``landscape.md``, pitfall 2). If normalisation sat in the data transforms, an ε of
+range. If normalisation sat in the data transforms, an ε of
 8/255 would silently mean something else for every dataset. Putting it in the network makes
 ``model(x01)`` the one interface every attack, metric and generator talks to.
 """

@@ -1,6 +1,6 @@
 """Paper A's MNIST classifiers (Buzhinsky et al. 2020), rebuilt to load the authors' weights.
 
-The published files (``/work/shared/models/buzhinsky2020-mnist``, see its README) are bare
+The published files (``<paths.shared_dir>/models/buzhinsky2020-mnist``, see its README) are bare
 state dicts; the key layout below (``model.<i>.model.<j>``) is theirs, so ``strict=True``
 loading proves the structure matches. Two deliberate differences from the original code,
 both output-preserving:

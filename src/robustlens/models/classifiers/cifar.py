@@ -1,6 +1,6 @@
 """CIFAR-10 networks as defined in RobustBench's model zoo, with normalisation inside.
 
-Why RobustBench's definitions: users compare against RobustBench numbers (``landscape.md``),
+Why RobustBench's definitions: users compare against RobustBench numbers,
 and keeping the same module names (``conv1``, ``layer1``…, ``bn``, ``linear`` / ``block1``…,
 ``bn1``, ``fc``) lets their published state dicts load with ``strict=True`` (our
 :class:`~robustlens.models.normalize.Normalize` keeps its buffers out of the state dict).

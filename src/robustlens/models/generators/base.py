@@ -1,6 +1,6 @@
 """One interface for every generative model robustlens measures robustness with.
 
-Paper A (``methods.md`` A.1) uses one generator per class; a class-conditional generator
+Paper A (docs/generators.md) uses one generator per class; a class-conditional generator
 is the same thing behind this interface. Every generator decodes to [0,1] images (the
 project's convention); models with another output range are wrapped.
 """
