@@ -47,6 +47,7 @@ def test_the_evaluation_shows_a_probes_progress_on_the_progress_bar(bar_class: t
     probe = SearchingProbe()
     module = EvaluationModule(nn.Linear(4, 3), {"search": probe}, num_classes=3)
     module.probe_name = "search"
+    module.progress_interval_s = 0.0  # show every report (a real search is throttled to 5 per second)
     bar = bar_class()
     if isinstance(bar, TQDMProgressBar):
         probe.bar = lambda: bar.test_progress_bar.desc
@@ -58,3 +59,17 @@ def test_the_evaluation_shows_a_probes_progress_on_the_progress_bar(bar_class: t
     trainer.test(module, DataLoader(data, batch_size=3), verbose=False)
     assert probe.shown[:2] == ["search: restart 1/2 · 3 still searching", "search: restart 2/2 · 2 still searching"]
     assert len(probe.shown) == 4  # two batches, two restarts each
+
+
+def test_paper_a_search_reports_its_restarts_and_the_samples_still_searching() -> None:
+    from robustlens.attacks.paper_a_search import search
+
+    def never_fooled(points: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        return -(points**2).sum(dim=1) - 1.0  # L < 0 everywhere: every sample runs every restart
+
+    seen: list[str] = []
+    with progress_reporter(seen.append):
+        search(never_fooled, torch.zeros(3, 2), rho=1.0, steps=2, rel_step=0.1, restarts=2,
+               generator=torch.Generator().manual_seed(0))
+    assert seen[0] == "restart 1/2 · 3 still searching"
+    assert "restart 2/2 · 3 still searching" in seen

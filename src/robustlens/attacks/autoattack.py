@@ -260,6 +260,7 @@ class AutoAttack(_ReferenceAttack):
 
     def _run_reference(self, model: nn.Module, x: Tensor, y: Tensor, num_classes: int) -> Tensor:
         aa = self.reference(model, x.device, num_classes)
+        _report_stages(aa)
         logger = logging.getLogger("auto-attack")
         level = logger.level
         logger.setLevel(logging.WARNING)  # the reference logs every batch at DEBUG/INFO
@@ -269,3 +270,30 @@ class AutoAttack(_ReferenceAttack):
         finally:
             logger.setLevel(level)
         return x_adv
+
+
+def _report_stages(aa: pyautoattack.AutoAttack) -> None:
+    """Report each stage of the ensemble (``apgd-t 2/4``) through :mod:`robustlens.evaluation.progress`:
+    one batch of AutoAttack runs for minutes, and the stage is the only progress there is to show."""
+    from robustlens.evaluation.progress import report_progress
+
+    stages = list(aa.attacks_to_run)
+
+    def stage_of(member: Any) -> str:
+        if member is aa.apgd:
+            return "apgd-dlr" if getattr(member, "loss", "ce") == "dlr" else "apgd-ce"
+        if member is aa.apgd_targeted:
+            return "apgd-t"
+        if member is aa.fab:
+            return "fab-t" if getattr(member, "targeted", False) else "fab"
+        return "square"
+
+    for member in (aa.apgd, aa.apgd_targeted, aa.fab, aa.square):
+        def reporting(x: Tensor, y: Tensor, *args: Any, _member: Any = member, _perturb: Any = member.perturb,
+                      **kwargs: Any) -> Any:
+            name = stage_of(_member)
+            step = stages.index(name) + 1 if name in stages else None
+            report_progress(name, step=step, total=len(stages), remaining=len(y))
+            return _perturb(x, y, *args, **kwargs)
+
+        member.perturb = reporting

@@ -43,6 +43,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from robustlens.evaluation.progress import report_progress
 from robustlens.utils.seeding import per_sample_rand, per_sample_randn, stream_id
 
 SearchNorm = Literal["scaled_l2", "l2", "linf"]
@@ -203,6 +204,8 @@ def search(
         active = (~state.finished).nonzero().squeeze(1)
         if active.numel() == 0:
             break
+        # the slowest sample's restart and how many still search (shown during an evaluation)
+        report_progress("restart", step=int(state.run[active].min()) + 1, total=restarts, remaining=int(active.numel()))
         _begin_runs(state, active[state.t[active] == 0], start, draws if random_start else None, rules)
         loss, grad = _value_and_grad(objective, start, state.p, active)
         state.grad_evals[active] += 1

@@ -22,6 +22,7 @@ last probe (:mod:`robustlens.evaluation.scalars`).
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import lightning as L
@@ -75,6 +76,9 @@ class EvaluationModule(L.LightningModule):
         self.worst_case = worst_case or WorstCaseAccuracy(num_classes, worst_case_probes(probes))
         #: the output of the last pass (metrics, per-sample table, first-batch images)
         self.last_pass: ProbePass | None = None
+        self._progress_shown = 0.0
+        #: the shortest time between two progress-bar updates (a search reports at every step)
+        self.progress_interval_s = 0.2
         for probe in self.probes.values():
             for metric in probe.metrics.values():
                 if hasattr(metric, "set_model"):
@@ -123,7 +127,12 @@ class EvaluationModule(L.LightningModule):
         self._show_progress("")
 
     def _show_progress(self, text: str) -> None:
-        """Put the probe's name and its within-batch progress on Lightning's progress bar."""
+        """Put the probe's name and its within-batch progress on Lightning's progress bar
+        (at most every ``progress_interval_s``: a search reports at every step)."""
+        now = time.monotonic()
+        if text and now - self._progress_shown < self.progress_interval_s:
+            return
+        self._progress_shown = now
         trainer = self._trainer
         bar = getattr(trainer, "progress_bar_callback", None) if trainer is not None else None
         if bar is None or not trainer.is_global_zero:
