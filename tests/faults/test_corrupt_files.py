@@ -18,7 +18,7 @@ from robustlens.utils.resume import UntrustedFileWarning
 from tests.faults.helpers import EVAL_FAST, finished_units, lost_units, metrics_of, same_metrics
 from tests.hydra_utils import compose_config
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 
 def _truncate_half(path: Path) -> None:

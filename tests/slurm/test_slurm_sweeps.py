@@ -73,7 +73,7 @@ def restarts(job_id: str) -> int:
 
 def requeue(job_id: str) -> None:
     """``scontrol requeue``, then make the job eligible at once (SLURM holds a requeued job for ~2 min)."""
-    requeue(job_id)
+    subprocess.run(["scontrol", "requeue", job_id], check=True)
     for _ in range(100):
         out = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
         if "JobState=PENDING" in out:

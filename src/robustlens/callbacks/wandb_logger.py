@@ -43,6 +43,12 @@ def make_wandb_logger(
     with ``wandb sync <save_dir>/wandb/offline-run-*``.
     """
     os.makedirs(save_dir, exist_ok=True)
+    resolved = resolve_wandb_mode(mode)
+    if resolved == "offline":
+        # the process-wide W&B setup must know too: with only the run's mode offline, wandb's analytics
+        # (opentelemetry proxy) still resolves and contacts its server — a network call on a compute node
+        # that has none (found by tests/faults/test_environment.py under strace)
+        os.environ.setdefault("WANDB_MODE", "offline")
     return WandbLogger(
         save_dir=save_dir,
         project=project,
@@ -50,7 +56,7 @@ def make_wandb_logger(
         group=group,
         name=name,
         tags=[*(tags or []), *(sweep_tags or [])],
-        mode=resolve_wandb_mode(mode),
+        mode=resolved,
         log_model=log_model,
         **kwargs,
     )

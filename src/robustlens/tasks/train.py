@@ -87,13 +87,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from robustlens.utils.rng_state import ResumableRNGState
 
     trainer = build_trainer(cfg, extra_callbacks=[ResumableRNGState()])
-    ckpt_path = cfg.get("ckpt_path") or _resume_checkpoint(trainer)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    resumed = None if cfg.get("ckpt_path") else _resume_checkpoint(trainer)
+    ckpt_path = cfg.get("ckpt_path") or resumed
+    # this job's own checkpoint (it holds the config's containers): trusted, loaded in full
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False if resumed else None)
     metrics = {f"train/{k}" if not k.startswith(("train", "val")) else k: v for k, v in _scalar_metrics(trainer).items()}
     best = getattr(trainer.checkpoint_callback, "best_model_path", "") if trainer.checkpoint_callback else ""
     last = getattr(trainer.checkpoint_callback, "last_model_path", "") if trainer.checkpoint_callback else ""
     extra = {"checkpoints": {"best": best or None, "last": last or None},
-             "resumed_from": str(ckpt_path) if ckpt_path and not cfg.get("ckpt_path") else None}
+             "resumed_from": str(resumed) if resumed else None}
     evaluation = cfg.get("evaluation") or {}
     if kind == "classifier" and evaluation.get("probes"):
         from robustlens.tasks.evaluate import run_evaluation
