@@ -11,15 +11,54 @@ Lightning's own environment detection takes over (no launcher involved).
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
+from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
+from lightning.fabric.utilities.distributed import _set_num_threads_if_needed
 from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 
 from robustlens.config.saved import RESOLVED_CONFIG_NAME
+
+log = logging.getLogger("robustlens")
+
+
+class DDPRankDiedError(RuntimeError):
+    """A child rank of this job's DDP group exited abnormally; the job stops, the sweep goes on."""
+
+
+class _FailJobObserver(_ChildProcessObserver):
+    """Lightning's child-process observer, except that a dead rank fails *this job* instead of SIGKILLing
+    the main process — which, in a multirun, is the whole sweep (Lightning's behaviour: "Forcefully
+    terminating all other processes"). The other children are killed, then the main thread is interrupted
+    (SIGALRM to it; the handler raises :class:`DDPRankDiedError`, also out of a blocking collective), so the
+    task wrapper records the failure with its message and the next job of the sweep starts."""
+
+    def _terminate_all(self) -> None:
+        dead = [(i + 1, p.pid, p.returncode) for i, p in enumerate(self._child_processes) if p.returncode]
+        for proc in self._child_processes:
+            if proc.poll() is None:
+                proc.send_signal(self._termination_signal)
+        rank, pid, code = dead[0] if dead else (0, 0, 0)
+        message = (f"DDP rank {rank} (pid {pid}) exited with code {code} during the job; the job is stopped "
+                   "(its finished probes/epochs are kept: re-run the command to resume)")
+        log.error(message)
+        _RANK_DIED.append(message)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGALRM)
+
+
+_RANK_DIED: list[str] = []
+
+
+def _raise_rank_died(signum: int, frame: Any) -> None:
+    raise DDPRankDiedError(_RANK_DIED[-1] if _RANK_DIED else "a DDP rank died")
 
 
 def _current_job() -> tuple[str, Path]:
@@ -66,6 +105,16 @@ def reset_ddp_environment() -> None:
 
 class SavedConfigLauncher(_SubprocessScriptLauncher):
     """Starts ranks 1..N-1 as ``robustlens.tasks.ddp_child`` processes on the saved job config."""
+
+    def launch(self, function: Any, *args: Any, trainer: Any = None, **kwargs: Any) -> Any:
+        self.cluster_environment.validate_settings(num_devices=self.num_processes, num_nodes=self.num_nodes)
+        if not self.cluster_environment.creates_processes_externally:
+            self._call_children_scripts()
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGALRM, _raise_rank_died)
+            _FailJobObserver(child_processes=self.procs, main_pid=os.getpid()).start()
+        _set_num_threads_if_needed(num_processes=self.num_processes)
+        return function(*args, **kwargs)
 
     def _call_children_scripts(self) -> None:
         global _env_before_launch
