@@ -11,14 +11,20 @@ without redoing finished work. The *only* evidence of finished work is on disk:
 
       {"schema": "robustlens.probe/1", "probe": "<name>", "status": "complete",
        "params": {...probe.describe()...}, "metrics": {"<probe>/<metric>[/<class>]": value, ...},
-       "finished": "<iso time>"}
+       "finished": "<iso time>", "table": {"file": "<probe>.csv", "sha256": "...", "rows": N}}
+
+  beside its per-sample table ``probes/<probe>.csv``; a table whose checksum or row count does not
+  match is never reused (:func:`read_probe_table`).
 
   A resumed evaluation runs only the probes missing from :func:`completed_probes`. A
   ``results.json`` with ``status: partial`` lists its finished probes in ``completed_probes``
   and counts the same.
 
 Every file is written with :func:`write_json_atomic` (temp file in the same directory, fsync,
-``os.replace``), so a reader sees either the old file or the complete new one.
+``os.replace``), so a reader sees either the old file or the complete new one. A file that is corrupt
+anyway (a disk error, a hand edit, a copy cut short) is reported by :func:`warn_untrusted` — a log line
+and an :class:`UntrustedFileWarning`, both naming the file — and its unit is recomputed: never silently
+reused, never a crash. Training checkpoints are checked the same way (:func:`resumable_checkpoint`).
 """
 
 from __future__ import annotations
