@@ -50,6 +50,8 @@ def test_kill9_of_train_at_a_random_moment_then_the_same_command(
     before = finished_units(tmp_path / "run") if (tmp_path / "run").is_dir() else {}
     again = subprocess.run([sys.executable, "-m", "robustlens", *command], cwd=tmp_path, env=cli_env(),
                            capture_output=True, text=True, timeout=900)
+    if again.returncode != 0:  # counted before failing: the summary must show a failed recovery
+        fault_ledger.record("kill -9 of robustlens train", injected=int(killed), recovered=False, lost=1)
     assert again.returncode == 0, again.stderr[-3000:]
     after = finished_units(tmp_path / "run")
     equal = same_metrics(reference, metrics_of(tmp_path / "run" / "results.json"), atol=1e-5)
@@ -88,6 +90,8 @@ def test_kill9_of_an_evaluate_multirun_at_random_moments_then_the_same_command(
         before = units
     done = subprocess.run([sys.executable, "-m", "robustlens", *command], cwd=tmp_path, env=cli_env(),
                           capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        fault_ledger.record("kill -9 of robustlens evaluate --multirun", injected=kills, recovered=False, lost=1)
     assert done.returncode == 0, done.stderr[-3000:]
     after = finished_units(tmp_path / "sweep")
     final = {p.parent.name: metrics_of(p) for p in (tmp_path / "sweep").glob("*/results.json")}

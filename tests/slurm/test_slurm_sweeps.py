@@ -179,7 +179,7 @@ def test_requeued_evaluation_reruns_only_its_unfinished_probes(
     slurm_cluster: str, tmp_path: Path, checkpoint: Path
 ) -> None:
     evaluate = ["evaluate", f"ckpt_path={checkpoint}", "callbacks=none", "extras.print_config=false",
-                "data.test_subset=200", "data.eval_batch_size=50", "evaluation.probes.pgd_linf.attack.steps=300",
+                "data.test_subset=100", "data.eval_batch_size=25", "evaluation.probes.pgd_linf.attack.steps=200",
                 "evaluation.probes.pgd_linf.attack.step_size=0.01"]
     proc = start_cli([*evaluate[:1], "--multirun", *evaluate[1:], *SLURM, f"hydra.sweep.dir={tmp_path / 'slurm'}"],
                      tmp_path)
@@ -197,7 +197,7 @@ def test_requeued_evaluation_reruns_only_its_unfinished_probes(
     assert log.count("probe clean already finished: reusing") == 1
     payload = json.loads((job_dir / "results.json").read_text())
     assert payload["status"] == "complete"
-    local = run_cli([*evaluate, f"hydra.run.dir={tmp_path / 'local'}"], tmp_path)
+    local = run_cli([*evaluate, f"hydra.run.dir={tmp_path / 'local'}"], tmp_path, timeout=1800)
     assert local.returncode == 0, local.stderr[-3000:]
     reference = json.loads((tmp_path / "local" / "results.json").read_text())["metrics"]
     assert_same_metrics({"job": reference}, {"job": payload["metrics"]})
