@@ -119,6 +119,7 @@ write_results_atomic(sys.argv[1], make_results({"clean/accuracy": 0.25}))
 
 def test_kill9_while_results_are_written_leaves_the_previous_file_intact(tmp_path: Path, fault_ledger) -> None:
     from robustlens.report.fixtures import make_results
+
     from robustlens.utils.resume import job_is_complete, read_results, write_results_atomic
 
     write_results_atomic(tmp_path, make_results({"clean/accuracy": 0.75}))
