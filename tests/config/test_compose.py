@@ -133,6 +133,9 @@ def test_probe_options(option: str, tmp_path: Path, shared: Path) -> None:
     assert "p" in build_probes(cfg, num_classes=10)
 
 
+_EXTERNAL_GENERATORS = {"pioneer", "biggan_pytorch", "pretrained_biggan", "module", "torchscript"}
+
+
 @pytest.mark.parametrize("group", ["attack", "metric", "generator"])
 def test_object_groups_instantiate(group: str, tmp_path: Path, shared: Path) -> None:
     for option in options(group):
@@ -140,6 +143,8 @@ def test_object_groups_instantiate(group: str, tmp_path: Path, shared: Path) -> 
         node = cfg["_probe_obj"]
         plain = OmegaConf.to_container(node, resolve=True)
         validate_config(OmegaConf.create({"x": plain}))
+        if group == "generator" and option in _EXTERNAL_GENERATORS:
+            continue  # their weights are not offline: loaded in tests/generators on real-format stand-ins
         built = instantiate(node)
         target = get_object(plain["_target_"])
         if inspect.isclass(target):  # the object the config names, not a stand-in
@@ -164,4 +169,4 @@ def test_paper_experiments_compose_and_validate(path: Path, tmp_path: Path, shar
     validate_config(cfg, TOP_LEVEL_KEYS)
     from robustlens.tasks.evaluate import build_probes
 
-    assert build_probes(cfg, num_classes=10)
+    assert build_probes(cfg, num_classes=int(cfg.data.num_classes))  # CelebA/LSUN: 2, ImageNet: 1000
