@@ -15,6 +15,7 @@ from robustlens.attacks.base import BoundedAttack, MinimalNormAttack
 from robustlens.attacks.severity import PaperABoundedAttack, PaperASeverity
 from robustlens.evaluation.latent_probes import LatentAccuracyProbe, LatentAdversarialProbe, LatentNoiseProbe
 from robustlens.metrics.latent import LatentAccuracy, LatentSeverity, PerturbationStats
+from robustlens.metrics.perturbation import RobustAccuracyCurve
 from tests.hydra_utils import in_data_context
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -37,7 +38,12 @@ def test_probe_configs_instantiate(name):
     kinds = {type(m) for m in probe.metrics.values()}
     if name in ("lags", "lars"):
         assert probe.mode == "min" and probe.rho == 2.5 and probe.restarts == 12 and probe.steps == 50
-        assert kinds == {LatentSeverity, PerturbationStats}
+        assert kinds == {LatentSeverity, PerturbationStats, RobustAccuracyCurve}
+        # the default is robustlens' minimal-norm search in float32; faithful switches to A.4's
+        assert probe.uses_fmn and probe.min_steps == 100 and probe.precision == "float32"
+        cfg = OmegaConf.load(CONF / "probe" / f"{name}.yaml")
+        cfg.faithful = True
+        assert not instantiate(in_data_context(cfg)).uses_fmn
     else:
         assert kinds == {LatentAccuracy}
     if name in ("laga", "lara"):

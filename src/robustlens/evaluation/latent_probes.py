@@ -32,7 +32,8 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from robustlens.attacks.base import frozen_parameters
-from robustlens.attacks.paper_a_search import misclassification_loss, search
+from robustlens.attacks.minimal_norm_search import minimal_norm_search
+from robustlens.attacks.paper_a_search import SearchResult, misclassification_loss, search
 from robustlens.data.training_images import SameRankTrainingImages
 from robustlens.evaluation.probe import Batch, Probe, ProbeContext
 from robustlens.metrics.base import ProbeMetric, ProbeOutput
@@ -340,13 +341,26 @@ class LatentAdversarialProbe(LatentProbe):
     0 — the minimal adversarial norm is 0 by definition). ``success`` and ``preds`` come from
     a fresh forward pass at ``G(l_d + Δl)``; ``norm`` = ‖Δl‖ₛ. ``values``: ``latent_norm``
     (‖Δl‖ₛ), ``norm_growth`` (‖l_d+Δl‖ₛ − ‖l_d‖ₛ), ``image_l2s`` (‖Δx‖₂/√n_I), ``image_l1``
-    (‖Δx‖₁/n_I), with ``Δx = G(l_d+Δl) − G(l_d)``.
+    (‖Δx‖₁/n_I), with ``Δx = G(l_d+Δl) − G(l_d)``; for ``mode='min'`` also ``min_norm``
+    (‖Δl‖ₛ where the search succeeded, ``+inf`` elsewhere), from which every bounded accuracy
+    LAGA/LARA(ρ) follows (``RobustAccuracyCurve``; see ``docs/latent-search.md``).
+
+    Which search (``docs/latent-search.md``): ``mode='any'`` always runs A.4's bounded search;
+    ``mode='min'`` runs robustlens' minimal-norm search
+    (:func:`~robustlens.attacks.minimal_norm_search.minimal_norm_search`, ``min_steps``
+    evaluations on a logit margin) unless ``faithful`` or ``min_search='paper_a'``, which run
+    A.4's 12×50 'min' search.
 
     Args:
         mode: ``any`` (bounded accuracy) or ``min`` (severity).
         rho, steps, rel_step, restarts, random_start: A.4's ρ, T, s, R (MNIST defaults).
         eps: size of the natural latent noise that defines the decay (ε=1 → d = 0.29289).
         faithful: reproduce the authors' search exactly (see :mod:`robustlens.attacks.paper_a_search`).
+        min_search: ``fmn`` (default unless faithful) or ``paper_a`` for ``mode='min'``.
+        min_steps: gradient evaluations per code of the ``fmn`` search.
+        precision: ``float32`` (default) or ``bf16``: the search's passes under bfloat16
+            autocast (faster on CPUs with AVX-512 BF16 / AMX, and on GPUs). The decision that
+            reports success is always a float32 pass. Never allowed with ``faithful``.
     """
 
     def __init__(
@@ -363,8 +377,25 @@ class LatentAdversarialProbe(LatentProbe):
         metrics: dict[str, ProbeMetric] | None = None,
         max_images: Annotated[int, Field(ge=0)] = 16,
         train_images: SameRankTrainingImages | None = None,
+        min_search: Literal["fmn", "paper_a"] | None = None,
+        min_steps: PositiveInt = 100,
+        precision: Literal["float32", "bf16"] = "float32",
     ):
         super().__init__(source, metrics, max_images, train_images)
+        if precision not in ("float32", "bf16"):
+            raise ValueError(f"precision must be 'float32' or 'bf16', got {precision!r}")
+        if faithful and precision != "float32":
+            raise ValueError(
+                "precision=bf16 changes the search's numbers: a faithful run needs precision=float32 "
+                "(drop faithful=true to search in bf16)"
+            )
+        if faithful and min_search == "fmn":
+            raise ValueError(
+                "min_search=fmn is robustlens' own search, not the authors': with faithful=true use "
+                "min_search=paper_a (or leave it unset)"
+            )
+        if min_search not in (None, "fmn", "paper_a"):
+            raise ValueError(f"min_search must be 'fmn' or 'paper_a', got {min_search!r}")
         if mode not in ("any", "min"):
             raise ValueError(f"mode must be 'any' (LAGA/LARA) or 'min' (LAGS/LARS), got {mode!r}")
         if not (math.isfinite(rho) and rho > 0):
@@ -375,6 +406,48 @@ class LatentAdversarialProbe(LatentProbe):
             random_start,
             float(eps),
             faithful,
+        )
+        self.min_search = min_search or ("paper_a" if faithful else "fmn")
+        self.min_steps, self.precision = int(min_steps), precision
+
+    @property
+    def uses_fmn(self) -> bool:
+        """Whether this probe runs robustlens' minimal-norm search (else A.4's)."""
+        return self.mode == "min" and self.min_search == "fmn"
+
+    def _search(self, model: nn.Module, gen: Generator, start: Tensor, y: Tensor, index: Tensor,
+                context: ProbeContext) -> SearchResult:
+        """The search of the codes ``start`` (all correctly classified at ``l_d``)."""
+        bf16 = self.precision == "bf16"
+
+        def logits(points: Tensor, rows: Tensor) -> Tensor:
+            if not bf16:
+                return model(gen.decode(points, y[rows]))
+            with torch.autocast(start.device.type, dtype=torch.bfloat16):
+                return model(gen.decode(points, y[rows])).float()
+
+        if self.uses_fmn:
+
+            def margin(points: Tensor, rows: Tensor) -> Tensor:  # max_{k≠y} z_k − z_y
+                z, yr = logits(points, rows), y[rows]
+                z_true = z.gather(1, yr[:, None]).squeeze(1)
+                return z.scatter(1, yr[:, None], float("-inf")).amax(dim=1) - z_true
+
+            return minimal_norm_search(margin, start, rho_max=self.rho, steps=self.min_steps)
+        return search(
+            lambda points, rows: misclassification_loss(logits(points, rows), y[rows]),
+            start,
+            rho=self.rho,
+            steps=self.steps,
+            rel_step=self.rel_step,
+            restarts=self.restarts,
+            mode=self.mode,
+            norm="scaled_l2",
+            random_start=self.random_start,
+            index=index,
+            seed=context.seed,
+            stream=f"latent/search/{self.source}/{self.mode}",
+            faithful=self.faithful,
         )
 
     def run_batch(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
@@ -390,27 +463,7 @@ class LatentAdversarialProbe(LatentProbe):
             delta = torch.zeros_like(l_d)
             evals = torch.ones(len(y), dtype=torch.long, device=y.device)
             if todo.numel():
-                y_todo = y[todo]
-
-                def objective(points: Tensor, rows: Tensor) -> Tensor:
-                    yr = y_todo[rows]
-                    return misclassification_loss(model(gen.decode(points, yr)), yr)
-
-                res = search(
-                    objective,
-                    l_d[todo],
-                    rho=self.rho,
-                    steps=self.steps,
-                    rel_step=self.rel_step,
-                    restarts=self.restarts,
-                    mode=self.mode,
-                    norm="scaled_l2",
-                    random_start=self.random_start,
-                    index=index[todo],
-                    seed=context.seed,
-                    stream=f"latent/search/{self.source}/{self.mode}",
-                    faithful=self.faithful,
-                )
+                res = self._search(model, gen, l_d[todo], y[todo], index[todo], context)
                 delta[todo] = res.delta.to(delta.dtype)
                 evals[todo] = res.grad_evals
             with torch.no_grad():
@@ -425,6 +478,9 @@ class LatentAdversarialProbe(LatentProbe):
             "image_l2s": dx.norm(dim=1) / math.sqrt(n_img),
             "image_l1": dx.abs().sum(dim=1) / n_img,
         }
+        if self.mode == "min":
+            success = preds.ne(y)
+            values["min_norm"] = torch.where(success, latent_norm, torch.full_like(latent_norm, math.inf))
         grid: dict[str, Tensor] = {}
         if self.max_images:
             with torch.no_grad(), _evaluating(gen):
@@ -460,4 +516,7 @@ class LatentAdversarialProbe(LatentProbe):
             "eps": self.eps,
             "decay": 1 - decay_factor(self.eps),
             "faithful": self.faithful,
+            "search": "fmn" if self.uses_fmn else "paper_a",
+            **({"min_steps": self.min_steps} if self.uses_fmn else {}),
+            "precision": self.precision,
         }
