@@ -74,7 +74,8 @@ def test_lga_predictions_identical_for_the_same_codes(reference, mnist_test, mod
         theirs_images[rows] = reference.generator(digit).decode(codes[rows])
     with torch.no_grad():
         ours_images = gen.decode(codes, y)
-    torch.testing.assert_close(2 * ours_images - 1, theirs_images, rtol=0, atol=1e-5)
+    # float32 convolutions: CPUs with other kernels (AVX2 vs AVX-512/AMX) differ by a few 1e-5
+    torch.testing.assert_close(2 * ours_images - 1, theirs_images, rtol=0, atol=2e-4)
     theirs = adapters.predict(trainer, theirs_images)
     assert torch.equal(out.preds, theirs), f"{int(out.preds.ne(theirs).sum())} of {len(y)} LGA predictions differ"
     # and through their whole procedure (AdversarialGenerator with a do-nothing adversary)

@@ -61,7 +61,6 @@ def load_pretrained_biggan(
     model_dir: str | Path, truncation: float = 0.4, class_map: list[int] | None = None
 ) -> PretrainedBigGAN:
     """The package's model stored in ``model_dir`` (``config.json`` + ``pytorch_model.bin``)."""
-    package = _package()
     root = Path(model_dir)
     missing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if not (root / name).is_file()]
     if missing:
@@ -70,6 +69,7 @@ def load_pretrained_biggan(
             "config.json and pytorch_model.bin (e.g. the two files of biggan-deep-128 that "
             "BigGAN.from_pretrained downloads; see docs/generators.md)"
         )
+    package = _package()  # after the file check: a missing folder is the first thing to fix
     config = package.BigGANConfig.from_dict(json.loads((root / CONFIG_NAME).read_text()))
     model = package.BigGAN(config)
     state = torch.load(root / WEIGHTS_NAME, map_location="cpu", weights_only=True)
