@@ -15,7 +15,7 @@ as the authors evaluated; ``test_split: test`` selects the official test partiti
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import pandas as pd
 import torch
@@ -23,7 +23,7 @@ from pydantic import Field
 from torch import Tensor
 
 from robustlens.data.errors import DatasetNotFoundError
-from robustlens.data.files_base import FileImageDataModule, Size, base_kwargs
+from robustlens.data.files_base import FileImageDataModule, Size
 from robustlens.data.images import FileRecords
 
 IMAGES = "img_align_celeba"
@@ -72,17 +72,7 @@ class CelebADataModule(FileImageDataModule):
         resize: Size = 128,
         crop: Size = 128,
         channels: Annotated[int, Field(ge=1, le=3)] = 3,
-        data_dir: str | None = None,
-        batch_size: Annotated[int, Field(gt=0)] = 128,
-        eval_batch_size: Annotated[int, Field(gt=0)] | None = None,
-        num_workers: Annotated[int, Field(ge=0)] = 0,
-        val_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.0,
-        seed: int = 0,
-        train_subset: Annotated[int, Field(gt=0)] | None = None,
-        test_subset: Annotated[int, Field(gt=0)] | None = None,
-        pin_memory: bool = False,
-        num_classes: Annotated[int, Field(ge=2)] | None = None,
-        class_names: list[str] | None = None,
+        **base: Any,
     ):
         if test_split not in ("valid", "test"):
             raise ValueError(f"CelebA test_split must be 'valid' or 'test', got {test_split!r}")
@@ -90,7 +80,7 @@ class CelebADataModule(FileImageDataModule):
         self.folder = folder
         self.test_split = test_split
         self.class_names = [f"not {attribute}", attribute]
-        super().__init__(resize=resize, crop=crop, channels=channels, **base_kwargs(locals()))
+        super().__init__(resize=resize, crop=crop, channels=channels, **base)
         self._frames: tuple[pd.DataFrame, pd.Series] | None = None
 
     @property

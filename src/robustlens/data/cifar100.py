@@ -9,11 +9,10 @@ pickled dict with ``data`` (uint8 ``[N, 3072]``, channel-major 3×32×32), ``fin
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import Field
 from torch import Tensor
 
 from robustlens.data.base import ImageDataModule
@@ -61,28 +60,14 @@ class CIFAR100DataModule(ImageDataModule):
     def __init__(
         self,
         label_type: Literal["fine", "coarse"] = "fine",
-        data_dir: str | None = None,
-        batch_size: Annotated[int, Field(gt=0)] = 128,
-        eval_batch_size: Annotated[int, Field(gt=0)] | None = None,
-        num_workers: Annotated[int, Field(ge=0)] = 0,
-        val_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.0,
-        seed: int = 0,
-        train_subset: Annotated[int, Field(gt=0)] | None = None,
-        test_subset: Annotated[int, Field(gt=0)] | None = None,
-        pin_memory: bool = False,
-        num_classes: Annotated[int, Field(ge=2)] | None = None,
-        class_names: list[str] | None = None,
+        **base: Any,
     ):
         if label_type not in ("fine", "coarse"):
             raise ValueError(f"CIFAR-100 label_type must be 'fine' or 'coarse', got {label_type!r}")
         self.label_type = label_type
         self.num_classes = 100 if label_type == "fine" else 20
         self.class_names = list(FINE_NAMES if label_type == "fine" else COARSE_NAMES)
-        super().__init__(
-            data_dir=data_dir, batch_size=batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers,
-            val_fraction=val_fraction, seed=seed, train_subset=train_subset, test_subset=test_subset,
-            pin_memory=pin_memory, num_classes=num_classes, class_names=class_names,
-        )
+        super().__init__(**base)
 
     @property
     def folder(self) -> Path:

@@ -28,9 +28,10 @@ class FileImageDataModule(ImageDataModule):
             size; ``None`` keeps the files' size.
         crop: ``CenterCrop`` after resizing (int: square); ``None``: no crop.
         channels: 3 (RGB) or 1 (greyscale).
-        base: the :class:`ImageDataModule` arguments (data_dir, batch sizes, subsets, ...);
-            subclasses list them in their own signature so that config validation knows every
-            valid key, and pass them on.
+        base: the :class:`ImageDataModule` arguments (data_dir, batch sizes, subsets, ...),
+            passed on; subclasses take them as ``**base`` too. Config validation still knows every
+            valid key: ``robustlens.utils.signatures`` reads a ``**kwargs`` passed to the parent as
+            the parent's named parameters.
     """
 
     def __init__(self, resize: Size = None, crop: Size = None, channels: int = 3, **base: Any):
@@ -53,15 +54,3 @@ class FileImageDataModule(ImageDataModule):
         if self.preprocess.output_size() is None:
             self.input_shape = tuple(images.shape[1:])  # type: ignore[assignment]
         return images, torch.as_tensor(labels, dtype=torch.long)
-
-
-#: the :class:`ImageDataModule` constructor arguments every file datamodule passes on
-BASE_KEYS = (
-    "data_dir", "batch_size", "eval_batch_size", "num_workers", "val_fraction", "seed",
-    "train_subset", "test_subset", "pin_memory", "num_classes", "class_names",
-)
-
-
-def base_kwargs(values: dict[str, Any]) -> dict[str, Any]:
-    """The base-class arguments out of a constructor's ``locals()``."""
-    return {key: values[key] for key in BASE_KEYS if key in values}

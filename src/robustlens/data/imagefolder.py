@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import torch
 from pydantic import Field
@@ -23,7 +23,7 @@ from torch import Tensor
 
 from robustlens.data.base import DATA_DIR_ENV
 from robustlens.data.errors import DatasetNotFoundError
-from robustlens.data.files_base import FileImageDataModule, Size, base_kwargs
+from robustlens.data.files_base import FileImageDataModule, Size
 from robustlens.data.images import IMAGE_EXTENSIONS, FileRecords, image_files_under
 
 
@@ -65,25 +65,15 @@ class ImageFolderDataModule(FileImageDataModule):
         resize: Size = None,
         crop: Size = None,
         channels: Annotated[int, Field(ge=1, le=3)] = 3,
-        data_dir: str | None = None,
-        batch_size: Annotated[int, Field(gt=0)] = 128,
-        eval_batch_size: Annotated[int, Field(gt=0)] | None = None,
-        num_workers: Annotated[int, Field(ge=0)] = 0,
-        val_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.0,
-        seed: int = 0,
-        train_subset: Annotated[int, Field(gt=0)] | None = None,
-        test_subset: Annotated[int, Field(gt=0)] | None = None,
-        pin_memory: bool = False,
-        num_classes: Annotated[int, Field(ge=2)] | None = None,
-        class_names: list[str] | None = None,
+        **base: Any,
     ):
         self.folder = folder
         self.train_split = train_split
         self.test_split = test_split
-        self.classes = self._scan_classes(data_dir)
+        self.classes = self._scan_classes(base.get("data_dir"))
         self.num_classes = len(self.classes)
         self.class_names = list(self.classes)
-        super().__init__(resize=resize, crop=crop, channels=channels, **base_kwargs(locals()))
+        super().__init__(resize=resize, crop=crop, channels=channels, **base)
 
     @property
     def root(self) -> Path:

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import torch
 from pydantic import Field
 from torch import Tensor
 
 from robustlens.data.errors import DatasetNotFoundError
-from robustlens.data.files_base import FileImageDataModule, Size, base_kwargs
+from robustlens.data.files_base import FileImageDataModule, Size
 from robustlens.data.imagefolder import class_folders, folder_records
 from robustlens.data.images import FileRecords, image_files_under
 
@@ -84,22 +84,12 @@ class ImageNetValDataModule(FileImageDataModule):
         resize: Size = 256,
         crop: Size = 224,
         channels: Annotated[int, Field(ge=1, le=3)] = 3,
-        data_dir: str | None = None,
-        batch_size: Annotated[int, Field(gt=0)] = 128,
-        eval_batch_size: Annotated[int, Field(gt=0)] | None = None,
-        num_workers: Annotated[int, Field(ge=0)] = 0,
-        val_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.0,
-        seed: int = 0,
-        train_subset: Annotated[int, Field(gt=0)] | None = None,
-        test_subset: Annotated[int, Field(gt=0)] | None = None,
-        pin_memory: bool = False,
-        num_classes: Annotated[int, Field(ge=2)] | None = None,
-        class_names: list[str] | None = None,
+        **base: Any,
     ):
         self.folder = folder
         self.ground_truth = ground_truth
         self.class_names = imagenet_class_names()
-        super().__init__(resize=resize, crop=crop, channels=channels, **base_kwargs(locals()))
+        super().__init__(resize=resize, crop=crop, channels=channels, **base)
 
     @property
     def root(self) -> Path:

@@ -17,14 +17,14 @@ lock file, so a read-only copy works.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import torch
 from pydantic import Field
 from torch import Tensor
 
 from robustlens.data.errors import DatasetNotFoundError
-from robustlens.data.files_base import FileImageDataModule, Size, base_kwargs
+from robustlens.data.files_base import FileImageDataModule, Size
 from robustlens.data.images import LMDBRecords, lmdb_keys
 
 #: the ten scene categories of the LSUN classification challenge
@@ -59,17 +59,7 @@ class LSUNDataModule(FileImageDataModule):
         resize: Size = 128,
         crop: Size = 128,
         channels: Annotated[int, Field(ge=1, le=3)] = 3,
-        data_dir: str | None = None,
-        batch_size: Annotated[int, Field(gt=0)] = 128,
-        eval_batch_size: Annotated[int, Field(gt=0)] | None = None,
-        num_workers: Annotated[int, Field(ge=0)] = 0,
-        val_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.0,
-        seed: int = 0,
-        train_subset: Annotated[int, Field(gt=0)] | None = None,
-        test_subset: Annotated[int, Field(gt=0)] | None = None,
-        pin_memory: bool = False,
-        num_classes: Annotated[int, Field(ge=2)] | None = None,
-        class_names: list[str] | None = None,
+        **base: Any,
     ):
         categories = [str(c) for c in (categories if categories is not None else ["bedroom", "church_outdoor"])]
         unknown = [c for c in categories if c not in CATEGORIES]
@@ -82,7 +72,7 @@ class LSUNDataModule(FileImageDataModule):
         self.train_per_category = train_per_category
         self.num_classes = len(categories)
         self.class_names = list(categories)
-        super().__init__(resize=resize, crop=crop, channels=channels, **base_kwargs(locals()))
+        super().__init__(resize=resize, crop=crop, channels=channels, **base)
 
     @property
     def root(self) -> Path:

@@ -28,7 +28,39 @@ def constructor_signature(target: Any) -> tuple[inspect.Signature | None, dict[s
         hints = typing.get_type_hints(func, include_extras=True)
     except Exception:  # unresolvable forward references: check keys only
         hints = {}
+    if inspect.isclass(target):
+        return _with_inherited(target, sig, hints)
     return sig, hints
+
+
+def _with_inherited(
+    cls: type, sig: inspect.Signature, hints: dict[str, Any]
+) -> tuple[inspect.Signature, dict[str, Any]]:
+    """A constructor's ``**kwargs`` replaced by the named parameters of the parent constructor.
+
+    Why: a subclass that adds two arguments and passes the rest on (``def __init__(self, attribute,
+    **base)`` → ``super().__init__(**base)``) should not have to repeat its parent's eleven
+    parameters for the config validator to know them. The parent's parameters join as
+    keyword-only, with their type hints; a ``**kwargs`` survives only if the parent has one too.
+    """
+    params = list(sig.parameters.values())
+    if not params or params[-1].kind is not inspect.Parameter.VAR_KEYWORD:
+        return sig, hints
+    parent = next((base for base in cls.__mro__[1:] if "__init__" in vars(base)), object)
+    if parent is object:
+        return sig, hints
+    parent_sig, parent_hints = constructor_signature(parent)
+    if parent_sig is None:
+        return sig, hints
+    own = {p.name for p in params[:-1]}
+    inherited = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if p.kind is not inspect.Parameter.VAR_KEYWORD else p
+        for p in parent_sig.parameters.values()
+        if p.name not in own and p.kind is not inspect.Parameter.VAR_POSITIONAL
+    ]
+    inherited.sort(key=lambda p: p.kind is inspect.Parameter.VAR_KEYWORD)  # **kwargs last
+    merged = inspect.Signature([*params[:-1], *inherited], return_annotation=sig.return_annotation)
+    return merged, {**parent_hints, **{k: v for k, v in hints.items() if k != params[-1].name}}
 
 
 def parameter_names(target: Any) -> list[str]:

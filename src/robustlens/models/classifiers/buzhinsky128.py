@@ -62,7 +62,7 @@ class ColoredNet128(nn.Module):
         if x.shape[1:] != self.input_shape:
             raise ValueError(
                 f"ColoredNet128 takes images of shape [batch, 3, 128, 128], got {tuple(x.shape)}: "
-                "resize/crop the data to 128×128 (data.image_size=128)"
+                "resize/crop the data to 128×128 (data.resize=128 data.crop=128)"
             )
         return self.model(self.normalize(x))
 
