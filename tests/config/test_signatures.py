@@ -72,3 +72,32 @@ def test_validator_checks_inherited_keys_and_types() -> None:
         validate_config(_data_node(batch_szie=64))
     with pytest.raises(ConfigValidationError, match="batch_size"):
         validate_config(_data_node(batch_size=0))
+
+
+def _make(extra: float = 0.5, **rest: Any) -> _Child:
+    return _Child(extra=extra, **rest)
+
+
+def test_passes_on_lists_the_targets_parameters_in_the_loaders_signature() -> None:
+    from robustlens.utils.signatures import passes_on
+
+    loader = passes_on(_Child, exclude=("name",))(_make)
+    sig, hints = constructor_signature(loader)
+    assert list(sig.parameters) == ["extra", "size"]  # own first, then the target's, less the excluded
+    assert sig.parameters["size"].kind is inspect.Parameter.KEYWORD_ONLY and "size" in hints
+    assert loader(size=3).size == 3  # calls are unchanged
+    with pytest.raises(TypeError, match="must end with \\*\\*kwargs"):
+        passes_on(_Child)(lambda extra=0.5: extra)
+
+
+def test_classifier_and_generator_loaders_validate_their_passed_on_options() -> None:
+    from robustlens.models.classifiers.sources.timm_source import load_timm
+    from robustlens.models.generators.custom import load_torchscript_generator
+
+    assert {"mean", "std", "strict", "prefix", "allow_stochastic"} <= set(parameter_names(load_timm))
+    assert {"latent_dim", "prior", "clamp"} <= set(parameter_names(load_torchscript_generator))
+    node = OmegaConf.create({"classifier": {"_target_": "robustlens.models.classifiers.sources.timm_source.load_timm",
+                                            "name": "resnet18", "chanels": 3, "channels": 5}})
+    with pytest.raises(ConfigValidationError) as err:
+        validate_config(node)
+    assert "did you mean `channels`" in str(err.value) and "classifier.channels = 5" in str(err.value)

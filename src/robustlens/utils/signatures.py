@@ -70,3 +70,34 @@ def parameter_names(target: Any) -> list[str]:
         return []
     skip = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
     return [name for name, p in sig.parameters.items() if p.kind not in skip]
+
+
+def passes_on(target: Any, exclude: tuple[str, ...] = ()) -> Any:
+    """Decorator: a loader's ``**kwargs`` are ``target``'s named parameters, passed on to it.
+
+    Why: a loader function (a config's ``_target_``) often builds an object and hands most of its
+    arguments to that object's constructor. Declaring them once, on the constructor, keeps defaults,
+    types and docs in one place; the decorated function's signature and type hints (what the config
+    validator reads, and what ``help()`` shows) list them as keyword-only parameters. ``exclude``:
+    constructor parameters the loader supplies itself.
+    """
+
+    def decorate(func: Any) -> Any:
+        own = inspect.signature(func)
+        params = list(own.parameters.values())
+        if not params or params[-1].kind is not inspect.Parameter.VAR_KEYWORD:
+            raise TypeError(f"{func.__qualname__} must end with **kwargs to pass them on to {target.__qualname__}")
+        target_sig, target_hints = constructor_signature(target)
+        taken = {p.name for p in params[:-1]} | set(exclude)
+        passed = [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for p in (target_sig.parameters.values() if target_sig else ())
+            if p.name not in taken and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        ]
+        hints = typing.get_type_hints(func, include_extras=True)
+        hints.pop(params[-1].name, None)
+        func.__signature__ = own.replace(parameters=[*params[:-1], *passed])
+        func.__annotations__ = {**{p.name: target_hints[p.name] for p in passed if p.name in target_hints}, **hints}
+        return func
+
+    return decorate

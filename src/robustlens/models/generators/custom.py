@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from hydra.utils import get_class
@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from robustlens.models.generators.base import Generator
 from robustlens.models.generators.checks import check_codes
+from robustlens.utils.signatures import passes_on
 
 Prior = Literal["normal", "uniform"]
 Conditioning = Literal["class_conditional", "per_class"]
@@ -140,24 +141,21 @@ def _load_state(net: nn.Module, path: str, strict: bool) -> None:
         raise ValueError(f"{path} does not fit {type(net).__name__}.\n{err}") from err
 
 
+@passes_on(CustomGenerator, exclude=("networks",))
 def load_module_generator(
     target: str,
-    latent_dim: int,
     num_classes: int,
     state_dict: str | list[str] | None = None,
     kwargs: dict | None = None,
-    conditioning: Conditioning = "class_conditional",
-    prior: Prior = "normal",
-    prior_std: float = 1.0,
-    output_range: tuple[float, float] = (0.0, 1.0),
-    use_encoder: bool = True,
     strict: bool = True,
-    clamp: bool = True,
+    conditioning: Conditioning = "class_conditional",
+    **adapter: Any,
 ) -> CustomGenerator:
     """Build ``target`` (a class path, e.g. ``mypkg.nets.Decoder``) with ``kwargs``, load its state.
 
     ``state_dict``: one file (``class_conditional``), or per class a list of files or a pattern
-    with ``{c}`` (``per_class``).
+    with ``{c}`` (``per_class``). ``adapter``: :class:`CustomGenerator`'s other arguments
+    (``latent_dim``, ``prior``, ``output_range``, ...).
     """
     try:
         cls = get_class(target)
@@ -170,25 +168,20 @@ def load_module_generator(
         if path is not None:
             _load_state(net, path, strict)
         networks.append(net.eval())
-    return CustomGenerator(
-        networks, latent_dim, num_classes, conditioning, prior, prior_std, output_range, use_encoder, clamp
-    ).eval()
+    return CustomGenerator(networks, num_classes=num_classes, conditioning=conditioning, **adapter).eval()
 
 
+@passes_on(CustomGenerator, exclude=("networks",))
 def load_torchscript_generator(
     path: str | list[str],
-    latent_dim: int,
     num_classes: int,
     conditioning: Conditioning = "class_conditional",
-    prior: Prior = "normal",
-    prior_std: float = 1.0,
-    output_range: tuple[float, float] = (0.0, 1.0),
-    use_encoder: bool = True,
-    clamp: bool = True,
+    **adapter: Any,
 ) -> CustomGenerator:
     """A TorchScript generator (``torch.jit.save`` of a module with ``forward``/``decode``, optional ``encode``).
 
     ``path``: one file (``class_conditional``), or per class a list / ``{c}`` pattern (``per_class``).
+    ``adapter``: :class:`CustomGenerator`'s other arguments (``latent_dim``, ``prior``, ...).
     """
     count = num_classes if conditioning == "per_class" else 1
     networks = []
@@ -196,6 +189,4 @@ def load_torchscript_generator(
         if not Path(str(file)).is_file():
             raise FileNotFoundError(f"TorchScript generator file {file} not found (generator.path)")
         networks.append(torch.jit.load(str(file), map_location="cpu").eval())
-    return CustomGenerator(
-        networks, latent_dim, num_classes, conditioning, prior, prior_std, output_range, use_encoder, clamp
-    ).eval()
+    return CustomGenerator(networks, num_classes=num_classes, conditioning=conditioning, **adapter).eval()

@@ -20,9 +20,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import json
-import os
 import sys
-from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,6 +30,7 @@ from pydantic import Field
 from robustlens.models.classifiers.sources.checks import finish
 from robustlens.models.classifiers.sources.contract import Outputs, ZooClassifier, as_size
 from robustlens.models.classifiers.sources.errors import ModelSourceError, missing_extra
+from robustlens.utils.environment import environ_set
 
 #: input resolution of each RobustBench dataset
 RESOLUTION = {"cifar10": (32, 32), "cifar100": (32, 32), "imagenet": (224, 224)}
@@ -136,22 +135,6 @@ def training_kind(name: str, threat_model: str) -> str:
     return "corruption-robust" if threat_model.startswith("corruptions") else f"robust ({threat_model})"
 
 
-@contextmanager
-def _torch_load_trusting(trust: bool):
-    """RobustBench calls ``torch.load`` itself; trusting a file's pickles needs torch's switch."""
-    saved = os.environ.get("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
-    if trust:
-        os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
-    try:
-        yield
-    finally:
-        if trust:
-            if saved is None:
-                os.environ.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
-            else:
-                os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = saved
-
-
 def load_robustbench(
     name: str,
     dataset: str = "cifar10",
@@ -215,7 +198,7 @@ def load_robustbench(
                 f"{dataset}/{threat_model}/), or set classifier.allow_download=true"
             )
     try:
-        with _torch_load_trusting(trust_pickle):
+        with environ_set("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1", active=trust_pickle):  # RobustBench calls torch.load
             network = load_model(model_name=name, model_dir=str(model_dir_path), dataset=dataset, threat_model=threat_model)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]

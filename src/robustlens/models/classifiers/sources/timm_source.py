@@ -10,20 +10,13 @@ weights timm downloaded earlier into the Hugging Face cache, with the hub switch
 
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import Field
-
-from robustlens.models.classifiers.sources.checks import (
-    finish,
-    load_state_dict_checked,
-    load_weights_file,
-    strip_prefix,
-)
-from robustlens.models.classifiers.sources.contract import Outputs, ZooClassifier, as_size
+from robustlens.models.classifiers.sources.contract import ZooClassifier
 from robustlens.models.classifiers.sources.errors import ModelSourceError, missing_extra
+from robustlens.models.classifiers.sources.options import SourceOptions
+from robustlens.utils.environment import environ_set
+from robustlens.utils.signatures import passes_on
 
 
 def import_timm() -> Any:
@@ -32,22 +25,6 @@ def import_timm() -> Any:
     except ImportError:
         raise missing_extra("timm") from None
     return timm
-
-
-@contextmanager
-def hub_offline(offline: bool):
-    """Hugging Face hub offline (cache only) inside the block, unless downloads are allowed."""
-    saved = os.environ.get("HF_HUB_OFFLINE")
-    if offline:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-    try:
-        yield
-    finally:
-        if offline:
-            if saved is None:
-                os.environ.pop("HF_HUB_OFFLINE", None)
-            else:
-                os.environ["HF_HUB_OFFLINE"] = saved
 
 
 def pretrained_preprocessing(model: Any) -> dict[str, Any]:
@@ -61,24 +38,14 @@ def pretrained_preprocessing(model: Any) -> dict[str, Any]:
     }
 
 
+@passes_on(SourceOptions)
 def load_timm(
     name: str,
     checkpoint: str | None = None,
     pretrained: bool = False,
-    num_classes: Annotated[int, Field(ge=2)] | None = None,
-    mean: list[float] | None = None,
-    std: list[float] | None = None,
-    input_size: int | list[int] | None = None,
-    resize: int | list[int] | None = None,
-    strict: bool = True,
-    key: str | None = None,
-    prefix: str | None = None,
-    outputs: Outputs = "logits",
-    channels: Annotated[int, Field(ge=1, le=3)] = 3,
     allow_download: bool = False,
-    trust_pickle: bool = False,
-    allow_stochastic: bool = False,
     model_kwargs: dict[str, Any] | None = None,
+    **options: Any,
 ) -> ZooClassifier:
     """A timm classifier in robustlens' contract.
 
@@ -86,12 +53,10 @@ def load_timm(
         name: a timm model name, optionally with its pretrained tag (``resnet18.a1_in1k``).
         checkpoint: state-dict file; ``None`` with ``pretrained: true``: timm's cached weights.
         pretrained: load timm's pretrained weights from the local cache.
-        num_classes: the data's class count; the network's head gets this many outputs.
-        mean, std, input_size: override the pretrained config's.
         allow_download: let timm download pretrained weights that are not cached.
-        resize, strict, key, prefix, outputs, channels, trust_pickle, allow_stochastic: as for
-            every source (docs/models-and-data.md).
         model_kwargs: further arguments of ``timm.create_model`` (``drop_rate``, ...).
+        options: :class:`~robustlens.models.classifiers.sources.options.SourceOptions`; ``num_classes``
+            also sizes the network's head, ``mean``/``std``/``input_size`` override the pretrained config's.
     """
     timm = import_timm()
     base_name = name.split(".")[0]
@@ -103,14 +68,15 @@ def load_timm(
             f"no weights for timm model {name}: set classifier.checkpoint=<state-dict file>, or "
             "classifier.pretrained=true to use timm's cached pretrained weights"
         )
+    source = SourceOptions(**options)
     kwargs = dict(model_kwargs or {})
-    if num_classes is not None:
-        kwargs["num_classes"] = num_classes
-    if channels != 3:
-        kwargs["in_chans"] = channels
+    if source.num_classes is not None:
+        kwargs["num_classes"] = source.num_classes
+    if source.channels != 3:
+        kwargs["in_chans"] = source.channels
     use_hub = checkpoint is None
     try:
-        with hub_offline(not allow_download):
+        with environ_set("HF_HUB_OFFLINE", "1", active=not allow_download):  # cache only
             network = timm.create_model(name, pretrained=use_hub, **kwargs)
     except Exception as exc:  # hub errors have many types; all mean "not available offline"
         if not use_hub:
@@ -122,18 +88,11 @@ def load_timm(
             "cache, $HF_HOME), set classifier.checkpoint to a local file, or set classifier.allow_download=true"
         ) from None
     if checkpoint is not None:
-        state = strip_prefix(load_weights_file(checkpoint, trust_pickle, key), prefix)
-        load_state_dict_checked(
-            network, state, strict, checkpoint,
+        source.load_state(
+            network, checkpoint,
             fix=f"check that the file holds timm's {base_name} weights; set classifier.prefix=module. for "
             "DataParallel checkpoints",
         )
     pre = pretrained_preprocessing(network)
-    mean = mean if mean is not None else pre["mean"]
-    std = std if std is not None else pre["std"]
-    model = ZooClassifier(
-        network, mean, std, as_size(input_size if input_size is not None else pre["input_size"], "input_size"),
-        as_size(resize, "resize"), outputs,
-        info={"source": "timm", "name": name, "architecture": base_name, "weights": checkpoint or f"timm cache ({pre['tag']})"},
-    )
-    return finish(model, num_classes, channels, allow_stochastic)
+    info = {"source": "timm", "name": name, "architecture": base_name, "weights": checkpoint or f"timm cache ({pre['tag']})"}
+    return source.wrap(network, info, metadata=pre)

@@ -10,19 +10,14 @@ itself downloaded into its cache (``$TORCH_HOME/hub/checkpoints/``), never downl
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import torch
-from pydantic import Field
 
-from robustlens.models.classifiers.sources.checks import (
-    finish,
-    load_state_dict_checked,
-    load_weights_file,
-    strip_prefix,
-)
-from robustlens.models.classifiers.sources.contract import Outputs, ZooClassifier, as_size
+from robustlens.models.classifiers.sources.contract import ZooClassifier
 from robustlens.models.classifiers.sources.errors import ModelSourceError
+from robustlens.models.classifiers.sources.options import SourceOptions
+from robustlens.utils.signatures import passes_on
 
 
 def weights_metadata(name: str, weights: str | None) -> tuple[Any, dict[str, Any]]:
@@ -52,23 +47,13 @@ def weights_metadata(name: str, weights: str | None) -> tuple[Any, dict[str, Any
     return member, meta
 
 
+@passes_on(SourceOptions)
 def load_torchvision(
     name: str,
     weights_file: str | None = None,
     weights: str | None = "DEFAULT",
-    num_classes: Annotated[int, Field(ge=2)] | None = None,
-    mean: list[float] | None = None,
-    std: list[float] | None = None,
-    input_size: int | list[int] | None = None,
-    resize: int | list[int] | None = None,
-    strict: bool = True,
-    key: str | None = None,
-    prefix: str | None = None,
-    outputs: Outputs = "logits",
-    channels: Annotated[int, Field(ge=1, le=3)] = 3,
-    trust_pickle: bool = False,
-    allow_stochastic: bool = False,
     model_kwargs: dict[str, Any] | None = None,
+    **options: Any,
 ) -> ZooClassifier:
     """A torchvision classifier in robustlens' contract.
 
@@ -77,16 +62,15 @@ def load_torchvision(
         weights_file: the state dict; ``None``: torchvision's cached download of ``weights``.
         weights: the weights release whose metadata gives normalisation and input size
             (``IMAGENET1K_V1``, ``DEFAULT``, ...); ``None``: give ``mean``/``std``/``input_size`` yourself.
-        num_classes: the data's class count; the network is built with this many outputs.
-        mean, std, input_size: override the metadata's.
-        resize, strict, key, prefix, outputs, channels, trust_pickle, allow_stochastic: as for
-            every source (docs/models-and-data.md).
         model_kwargs: further arguments of the torchvision builder.
+        options: :class:`~robustlens.models.classifiers.sources.options.SourceOptions`; ``num_classes``
+            also sizes the network, ``mean``/``std``/``input_size`` override the weights' metadata.
     """
     import torchvision.models as tvm
 
     if name not in tvm.list_models():
         raise ModelSourceError(f"torchvision has no model {name!r}; see torchvision.models.list_models()")
+    source = SourceOptions(**options)
     member, meta = weights_metadata(name, weights)
     if weights_file is None:
         if member is None:
@@ -100,25 +84,18 @@ def load_torchvision(
                 "classifier.weights_file"
             )
         weights_file = str(cached)
-    classes = num_classes or meta.get("num_classes") or 1000
+    classes = source.num_classes or meta.get("num_classes") or 1000
     network = tvm.get_model(name, weights=None, num_classes=classes, **(model_kwargs or {}))
-    state = strip_prefix(load_weights_file(weights_file, trust_pickle, key), prefix)
-    load_state_dict_checked(
-        network, state, strict, weights_file,
+    source.load_state(
+        network, weights_file,
         fix=f"check that the file holds torchvision's {name} weights (model_kwargs too); set classifier.prefix=module. "
         "for DataParallel checkpoints",
     )
-    mean = mean if mean is not None else meta.get("mean")
-    std = std if std is not None else meta.get("std")
-    if (mean is None) != (std is None) or mean is None:
+    if (source.mean if source.mean is not None else meta.get("mean")) is None:
         raise ModelSourceError(
             "no normalisation known: set classifier.weights to the release the file comes from (its metadata gives "
             "mean/std), or classifier.mean and classifier.std"
         )
-    model = ZooClassifier(
-        network, mean, std, as_size(input_size if input_size is not None else meta.get("input_size"), "input_size"),
-        as_size(resize, "resize"), outputs,
-        info={"source": "torchvision", "name": name, "architecture": name, "weights": weights_file,
-              "weights_release": member.name if member is not None else None},
-    )
-    return finish(model, num_classes, channels, allow_stochastic)
+    info = {"source": "torchvision", "name": name, "architecture": name, "weights": weights_file,
+            "weights_release": member.name if member is not None else None}
+    return source.wrap(network, info, metadata=meta)
