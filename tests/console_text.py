@@ -11,9 +11,15 @@ from rich.console import Console
 from robustlens.utils.console_tables import name_parts
 
 
+def recording_console(width: int = 80) -> Console:
+    """A ``width``-column console without colours (a SLURM log) that keeps what it printed
+    (``export_text()``)."""
+    return Console(width=width, record=True, file=io.StringIO(), color_system=None)
+
+
 def render(renderables: Iterable[Any], width: int = 80) -> str:
-    """What a ``width``-column console without colours (a SLURM log) shows."""
-    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    """What a ``width``-column console without colours shows of ``renderables``."""
+    console = recording_console(width)
     console.print(*renderables)
     return console.export_text()
 

@@ -122,6 +122,12 @@ def fit_tables(
             used = base
         chunks[-1].append(column)
         used += need
+    for chunk in chunks:  # room left in a table goes to its wrapped headers, in order
+        spare = width - base - sum(widths[id(c)] + COLUMN_OVERHEAD for c in chunk)
+        for column in chunk:
+            grow = min(spare, max(len(column.header) - widths[id(column)], 0))
+            widths[id(column)] += grow
+            spare -= grow
     n_rows = max((len(c.cells) for c in columns), default=0)
     tables = []
     for i, chunk in enumerate(chunks):
