@@ -25,6 +25,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ from robustlens.metrics.functional import DuplicateSamplesWarning
 #: batch size of the single-process run and of each rank's run: different, so batching cannot matter
 SINGLE_BATCH, RANK_BATCH = 13, 8
 WORLD_SIZE = 2
+#: seconds a rank waits for its peer in one collective
+COLLECTIVE_TIMEOUT_S = 120
 #: modules imported once by the forkserver, not once per rank
 PRELOAD = ["torch", "torchmetrics", "sklearn.metrics", "robustlens.metrics.latent_structure",
            "robustlens.evaluation.worst_case"]
@@ -133,11 +136,15 @@ def _rank_positions(n: int, rank: int, world: int) -> torch.Tensor:
 
 @contextlib.contextmanager
 def gloo_group(rank: int, world: int, port: int) -> Iterator[None]:
-    """Inside a spawned rank: join a CPU (gloo) process group on localhost, leave it on exit."""
+    """Inside a spawned rank: join a CPU (gloo) process group on localhost, leave it on exit.
+
+    The timeout turns a rank waiting for a collective its peer never reaches (a row that failed
+    on one rank only) into an error instead of a hung test run.
+    """
     torch.set_num_threads(1)
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_S))
     try:
         yield
     finally:

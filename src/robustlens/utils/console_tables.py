@@ -98,12 +98,14 @@ def fit_tables(
     title: str | None = None,
     caption: str | None = None,
     row_styles: Sequence[str | None] | None = None,
+    drop_empty_rows: bool = False,
 ) -> list[Table]:
     """``columns`` as rich tables of at most ``width`` characters, none of whose text is cut.
 
     The label columns come first in every table; the other columns are packed, in order, into as
     few tables as fit. Titles get ``(i/n)`` when there are several; the caption goes under the
-    last. ``row_styles`` (one per row) styles whole rows (e.g. failed jobs in red).
+    last. ``row_styles`` (one per row) styles whole rows (e.g. failed jobs in red);
+    ``drop_empty_rows`` leaves a row out of a table where all its value cells are empty.
     """
     labels = [c for c in columns if c.label]
     values = [c for c in columns if not c.label]
@@ -139,6 +141,8 @@ def fit_tables(
             table.add_column(Text(wrap_name(column.header, w)), justify=column.justify, no_wrap=True,
                              min_width=w, style=column.style)
         for r in range(n_rows):
+            if drop_empty_rows and not any(c.cells[r] for c in chunk):
+                continue
             cells = [Text(c.render_cell(c.cells[r], widths[id(c)])) for c in shown]
             table.add_row(*cells, style=row_styles[r] if row_styles else None)
         tables.append(table)
