@@ -24,7 +24,7 @@ from torchmetrics import Metric
 
 from robustlens.evaluation.worst_case import WorstCaseAccuracy
 from robustlens.metrics.accuracy import Accuracy, ClasswiseAccuracy, ClasswiseFairness
-from robustlens.metrics.base import ProbeOutput
+from robustlens.metrics.base import ProbeMetric, ProbeOutput
 from robustlens.metrics.classwise import (
     ClassFalseScores,
     ConfusionMatrix,
@@ -426,3 +426,23 @@ def test_the_data_exercise_the_edge_cases() -> None:
     copies = p.index[N:]
     assert torch.equal(copies, p.index[REPEATED])
     assert all((N + i) % 2 != pos % 2 for i, pos in enumerate(REPEATED))  # each copy on the other rank
+
+
+def _subclasses(cls: type) -> set[type]:
+    return {s for c in cls.__subclasses__() for s in {c, *_subclasses(c)}}
+
+
+def test_every_metric_class_has_a_row() -> None:
+    """A new ProbeMetric in robustlens fails here until its row is in :data:`CASES`."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import robustlens.metrics as package
+
+    for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+        importlib.import_module(module.name)
+    concrete = {c for c in _subclasses(ProbeMetric) if c.__module__.startswith("robustlens.") and not inspect.isabstract(c)}
+    assert len(concrete) >= 15  # the walk found the metric modules
+    untested = concrete - {type(case.metric()) for case in CASES}
+    assert not untested, f"add a row to CASES for {sorted(c.__name__ for c in untested)}"
