@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
-from rich.console import Console
-
-from robustlens.evaluation.console import print_summary, summary_metrics
+from robustlens.evaluation.console import print_summary, summary_metrics, summary_tables
+from tests.console_text import assert_nothing_cut, column_names, recording_console
 
 PROBES = ["clean", "pgd_linf", "pgd_linf_targeted_all", "autoattack", "severity_l2", "lags"]
 NAMES = ["accuracy", "classwise_accuracy_spread", "worst_class_accuracy", "flip_rate", "cfps", "severity",
@@ -21,22 +18,23 @@ def metrics() -> dict:
 
 
 def render(width: int) -> str:
-    console = Console(width=width, record=True, file=open("/dev/null", "w"), color_system=None)  # noqa: SIM115
+    console = recording_console(width)
     print_summary(metrics(), PROBES, num_classes=10, console=console)
     return console.export_text()
 
 
 def test_summary_at_80_columns_cuts_nothing_and_shows_every_metric() -> None:
     text = render(80)
-    lines = text.splitlines()
-    assert max(len(line) for line in lines) <= 80
-    assert "…" not in text
-    words = set(re.findall(r"[a-z0-9_]+", text))
-    for name in NAMES:  # every header, wrapped at its underscores
-        assert set(name.split("_")) <= words, name
-    for probe in [*PROBES, "worst_case"]:
-        assert probe in words, probe
-    assert "0.1235" in text and "0.25" in text
+    assert_nothing_cut(text, 80, names=[*PROBES, "worst_case"], cells=["0.1235", "0.25"])
+    tables = summary_tables(metrics(), PROBES, num_classes=10, width=80)
+    shown = column_names(tables)
+    assert [n for n in shown if n != "probe"] == NAMES  # every header once, whole, in order
+    assert shown.count("probe") == len(tables)  # the probe column repeats in every table
+
+
+def test_a_probe_without_values_in_a_table_is_left_out_of_it() -> None:
+    text = render(80)
+    assert text.count("worst_case") == 1  # only in the table with accuracy
 
 
 def test_statistics_counts_and_per_class_values_stay_in_the_files() -> None:

@@ -9,18 +9,14 @@ them adding a probe reused from a saved table, as the evaluate task does on resu
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import socket
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from robustlens.evaluation.worst_case import WorstCaseAccuracy, worst_case_probes
+from tests.metrics.metric_tester import gloo_group, spawn_ranks
 
 # 8 samples of 3 classes; index is the dataset index (not the row)
 TABLE = pd.DataFrame(
@@ -97,30 +93,17 @@ def test_only_probes_in_the_worst_case_enter_it() -> None:
 
 
 def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
-    torch.set_num_threads(1)
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
+    with gloo_group(rank, world, port):
         metric = WorstCaseAccuracy(num_classes=3, probes=ATTACKS)
         if rank == 0:  # the reused probe is added once, on rank 0, as the evaluate task does
             metric.update_from_table("fgsm", probe_table("fgsm"))
         metric.update("pgd", *correct("pgd", list(range(rank, len(TABLE), world))))  # interleaved halves
         torch.save(metric.compute(), Path(out_dir) / f"rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.ddp
 def test_two_processes_give_the_hand_computed_worst_case(tmp_path: Path) -> None:
-    multiprocessing.set_forkserver_preload(["torch", "torchmetrics", "robustlens.evaluation.worst_case"])
-    mp.start_processes(_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True, start_method="forkserver")
+    spawn_ranks(_worker, (str(tmp_path),), preload=["torch", "torchmetrics", "robustlens.evaluation.worst_case"])
     for rank in range(2):
         out = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
         assert out["accuracy"].item() == EXPECTED_ACCURACY, rank

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from robustlens.report.collect import gather_jobs
+from robustlens.utils.console_tables import Column, fit_tables
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,8 @@ class SweepSummaryCallback(Callback):
         summary = sweep_summary(sweep_dir, self.key_metric)
         self.last_summary = summary
         summary.to_csv(sweep_dir / self.filename, index=False)
-        Console().print(self._rich(summary, sweep_dir))
+        console = Console()
+        console.print(*self._rich(summary, sweep_dir, width=console.width))
         if self.wandb:
             self._log_wandb(summary, sweep_dir)
         if self.tables:
@@ -99,25 +101,34 @@ class SweepSummaryCallback(Callback):
             except Exception as exc:  # one table that does not apply must not hide the others
                 log.warning("table %s skipped: %s", name, exc)
                 continue
-            console.print(to_rich(table))
+            console.print(*to_rich(table, width=console.width))
             (sweep_dir / f"{name}.md").write_text(to_markdown(table))
 
-    def _rich(self, summary: pd.DataFrame, sweep_dir: Path) -> RichTable:
+    def _rich(self, summary: pd.DataFrame, sweep_dir: Path, width: int = 80) -> list[RichTable]:
+        """The job table at most ``width`` wide: every parameter value, status and metric in
+        full, the key metric's header wrapped after its separators, errors wrapped (to
+        ``max_error_chars``); columns that do not fit go into a further table, repeating ``job``."""
         counts = summary["status"].value_counts().to_dict()
-        title = f"sweep {sweep_dir}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        table = RichTable(title=title)
+        title = "sweep: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))  # short: repeated per table
         fixed = {"job", "status", self.key_metric, "error"}
         if len(summary) > 1:  # the console shows what varies; the CSV keeps every parameter
             summary = summary[[c for c in summary.columns if c in fixed or summary[c].astype(str).nunique() > 1]]
-        for col in summary.columns:
-            table.add_column(str(col), justify="right" if col == self.key_metric else "left")
+        if not summary["error"].astype(bool).any():  # no job failed: no empty error column
+            summary = summary.drop(columns="error")
         styles = {"complete": "green", "failed": "red", "corrupt": "red", "missing": "yellow",
                   "partial": "yellow"}
-        for row in summary.itertuples(index=False):
-            cells = ["" if pd.isna(v) else f"{v:.4g}" if isinstance(v, float) else str(v) for v in row]
-            cells[-1] = " | ".join(line.strip() for line in cells[-1].splitlines() if line.strip())[: self.max_error_chars]
-            table.add_row(*cells, style=styles.get(row.status))
-        return table
+        columns = []
+        for col in summary.columns:
+            values = summary[col].tolist()
+            if col == "error":
+                cells = [" | ".join(line.strip() for line in str(v).splitlines() if line.strip())[: self.max_error_chars]
+                         for v in values]
+            else:
+                cells = ["" if pd.isna(v) else f"{v:.4g}" if isinstance(v, float) else str(v) for v in values]
+            columns.append(Column(str(col), cells, justify="right" if col == self.key_metric else "left",
+                                  wrap=col == "error", label=col == "job"))
+        return fit_tables(columns, width=width, title=title, caption=str(sweep_dir),
+                          row_styles=[styles.get(s) for s in summary["status"]])
 
     def _log_wandb(self, summary: pd.DataFrame, sweep_dir: Path) -> None:
         import wandb

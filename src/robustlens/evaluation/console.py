@@ -1,9 +1,10 @@
 """The console summary of an evaluation: readable in an 80-column terminal or a SLURM log.
 
 Why this layout: one row per probe and one column per headline metric, with each header
-wrapped at its underscores (``flip_rate`` → ``flip`` / ``rate``) so no name is cut to
+wrapped after its underscores (``flip_rate`` → ``flip_`` / ``rate``) so no name is cut to
 ``accura…``; when the metrics do not fit the console's width side by side, they are spread
-over several tables, each repeating the probe column. Statistics beyond the mean and the
+over several tables, each repeating the probe column (the layout every console table shares,
+:func:`robustlens.utils.console_tables.fit_tables`). Statistics beyond the mean and the
 per-class values are in ``results.json``.
 """
 
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from robustlens.evaluation.scalars import headline_scalars
+from robustlens.utils.console_tables import Column, fit_tables
 
 #: suffixes of a metric's summary statistics (``<name>_std`` ...), left to the results files
 STATISTIC_SUFFIXES = ("_std", "_min", "_q25", "_median", "_q75", "_max")
@@ -33,10 +35,6 @@ def summary_metrics(metrics: Mapping[str, Any]) -> list[str]:
     return shown
 
 
-def _header(name: str) -> str:
-    return name.replace("_", "\n")
-
-
 def _cell(value: Any) -> str:
     return "" if value is None else f"{value:.4g}"
 
@@ -48,32 +46,10 @@ def summary_tables(metrics: Mapping[str, Any], probes: Sequence[str], num_classe
     rows = [p for p in [*probes, "worst_case"] if any(f"{p}/{m}" in scalars for m in names)]
     if not rows or not names:
         return []
-    probe_width = max(len("probe"), *(len(p) for p in rows)) + 3
-    widths = {
-        m: max(max(len(part) for part in m.split("_")), *(len(_cell(scalars.get(f"{p}/{m}"))) for p in rows)) + 3
-        for m in names
-    }
-    chunks: list[list[str]] = [[]]
-    used = probe_width + 1
-    for m in names:
-        if chunks[-1] and used + widths[m] > width:
-            chunks.append([])
-            used = probe_width + 1
-        chunks[-1].append(m)
-        used += widths[m]
-    tables = []
-    for i, chunk in enumerate(chunks):
-        title = f"robustlens evaluation: {num_classes} classes" + (f" ({i + 1}/{len(chunks)})" if len(chunks) > 1 else "")
-        table = Table(title=title, caption="per-class values and statistics: results.json" if i == len(chunks) - 1 else None)
-        table.add_column("probe", no_wrap=True)
-        for m in chunk:
-            table.add_column(_header(m), justify="right", no_wrap=True)
-        for p in rows:
-            cells = [_cell(scalars.get(f"{p}/{m}")) for m in chunk]
-            if any(cells):
-                table.add_row(p, *cells)
-        tables.append(table)
-    return tables
+    columns = [Column("probe", rows, label=True)]
+    columns += [Column(m, [_cell(scalars.get(f"{p}/{m}")) for p in rows], justify="right") for m in names]
+    return fit_tables(columns, width=width, title=f"robustlens evaluation: {num_classes} classes",
+                      caption="per-class values and statistics: results.json", drop_empty_rows=True)
 
 
 def print_summary(

@@ -17,6 +17,7 @@ from pydantic import Field
 from rich.table import Table as RichTable
 
 from robustlens.report.collect import param_columns
+from robustlens.utils.console_tables import Column, fit_tables
 
 log = logging.getLogger(__name__)
 
@@ -192,16 +193,15 @@ def to_latex(table: Table) -> str:
     )
 
 
-def to_rich(table: Table) -> RichTable:
-    """The table for the console (rich), with the caption as title."""
+def to_rich(table: Table, width: int = 80) -> list[RichTable]:
+    """The table for the console (rich), caption as title, in tables at most ``width`` wide.
+
+    Headers such as ``pgd_linf_targeted_all/worst_class_accuracy`` are wrapped after their
+    separators rather than cut to ``pgd_linf_tar…``; columns that do not fit beside each other
+    go into further tables, each repeating the row labels (:func:`robustlens.utils.console_tables.fit_tables`).
+    """
     cells = format_cells(table)
-    out = RichTable(title=table.spec.caption)
-    names = [str(n) if n else "" for n in cells.index.names]
-    for name in names:
-        out.add_column(name, style="bold")
-    for col in cells.columns:
-        out.add_column(str(col), justify="right")
-    for key, row in cells.iterrows():
-        labels = key if isinstance(key, tuple) else (key,)
-        out.add_row(*map(str, labels), *map(str, row))
-    return out
+    names, labels = _row_labels(cells)
+    columns = [Column(name, [lab[i] for lab in labels], label=True, style="bold") for i, name in enumerate(names)]
+    columns += [Column(str(col), [str(v) for v in cells[col]], justify="right") for col in cells.columns]
+    return fit_tables(columns, width=width, title=table.spec.caption)

@@ -41,7 +41,7 @@ def _write_table(table: Table, out_dir: Path, stem: str, console: Console) -> li
     if table.spec.format in ("latex", "both"):
         (out_dir / f"{stem}.tex").write_text(to_latex(table))
         written.append(str(out_dir / f"{stem}.tex"))
-    console.print(to_rich(table))
+    console.print(*to_rich(table, width=console.width))
     return written
 
 
