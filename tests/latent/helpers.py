@@ -74,3 +74,16 @@ def nearest_offset_classifier(gen: LinearGenerator) -> LinearClassifier:
     (logits ``a_c·x − ‖a_c‖²/2``): perfect on the generator's images when offsets are far apart."""
     a = gen.offset.detach()
     return LinearClassifier(a.shape[1], a.shape[0], weight=a, bias=-(a * a).sum(1) / 2, dtype=a.dtype)
+
+
+def linear_boundary_case(n: int = 16, samples: int = 16) -> tuple[nn.Module, Tensor, Tensor, Tensor]:
+    """Two classes with logits ``(0, w·x)``: ``(model, x, y, distance)``, where ``distance`` is each
+    sample's analytic scaled-L2 distance to the decision boundary, ``|w·x| / ‖w‖ / √n``."""
+    w = torch.zeros(2, n, dtype=torch.float64)
+    w[1] = torch.randn(n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    model = LinearClassifier(n, 2, weight=w).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    x = torch.randn(samples, n, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    y = model(x).argmax(1)
+    return model, x, y, (x @ w[1]).abs() / w[1].norm() / math.sqrt(n)

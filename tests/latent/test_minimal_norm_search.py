@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
 from robustlens.attacks.minimal_norm_search import minimal_norm_search
 from robustlens.attacks.paper_a_search import search_norm
 
-from .helpers import LinearClassifier
+from .helpers import LinearClassifier, linear_boundary_case
 
 
 def _margin(model, y):
@@ -57,15 +55,7 @@ def test_batched_equals_one_at_a_time():
 def test_reaches_the_analytic_distance_to_a_linear_boundary():
     """Two classes, logits w·x: the nearest misclassified point is at scaled-L2 distance |w·x|/‖w‖/√n.
     100 evaluations land within 2 % of it on average (Paper A's 'min' needs ≈ 435 for 8 %)."""
-    n = 16
-    w = torch.zeros(2, n, dtype=torch.float64)
-    w[1] = torch.randn(n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    model = LinearClassifier(n, 2, weight=w).eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    x = torch.randn(16, n, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    y = model(x).argmax(1)
-    analytic = (x @ w[1]).abs() / w[1].norm() / math.sqrt(n)
+    model, x, y, analytic = linear_boundary_case()
     res = minimal_norm_search(_margin(model, y), x, rho_max=2.5)
     assert res.found.all()
     ratio = res.norm / analytic

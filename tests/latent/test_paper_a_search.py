@@ -14,7 +14,7 @@ from robustlens.attacks.paper_a_search import (
     search_norm,
 )
 
-from .helpers import LinearClassifier
+from .helpers import LinearClassifier, linear_boundary_case
 
 
 def _norm(v: torch.Tensor, norm: str) -> float:
@@ -243,16 +243,7 @@ def test_clipping_keeps_points_in_bounds_unless_faithful(faithful):
 
 def test_minimum_search_approaches_analytic_distance_to_linear_boundary():
     """Two classes, logits w·x: the closest misclassified point is at L2 distance |w·x|/‖w‖... (+ a hair)."""
-    n = 16
-    w = torch.zeros(2, n, dtype=torch.float64)
-    w[1] = torch.randn(n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    model = LinearClassifier(n, 2, weight=w).eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    x = torch.randn(16, n, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    y = model(x).argmax(1)
-    margin = (x @ w[1]).abs()
-    analytic = margin / w[1].norm() / math.sqrt(n)  # scaled L2 distance to the hyperplane
+    model, x, y, analytic = linear_boundary_case()  # analytic: scaled L2 distance to the hyperplane
 
     def objective(points, rows):
         return misclassification_loss(model(points), y[rows])
