@@ -130,19 +130,22 @@ def load_buzhinsky_classifier(
             "(config: classifier.weights_dir) at the folder holding classifiers_architecture{0,1,2}/, "
             "e.g. <shared>/models/buzhinsky2020-mnist."
         )
+    return load_architecture_weights(MNISTNet, architecture, path)
+
+
+def load_architecture_weights(network: type[nn.Module], architecture: int, path: Path) -> nn.Module:
+    """``network(architecture)`` with the state dict at ``path`` (strict), in eval mode.
+
+    A file saved from another of Paper A's architectures fails with the architecture it fits.
+    """
     state = torch.load(path, map_location="cpu", weights_only=True)
-    model = MNISTNet(architecture)
+    model = network(architecture)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        fits = [a for a in ARCHITECTURES if a != architecture and _fits(state, a)]
+        shapes = {k: v.shape for k, v in state.items()}
+        fits = [a for a in ARCHITECTURES if a != architecture
+                and {k: v.shape for k, v in network(a).state_dict().items()} == shapes]
         hint = f" It matches architecture {fits[0]}: set architecture={fits[0]}." if fits else ""
-        raise ValueError(
-            f"{path} does not fit MNISTNet(architecture={architecture}).{hint}\n{err}"
-        ) from err
+        raise ValueError(f"{path} does not fit {network.__name__}(architecture={architecture}).{hint}\n{err}") from err
     return model.eval()
-
-
-def _fits(state: dict[str, Tensor], architecture: int) -> bool:
-    expected = {k: v.shape for k, v in MNISTNet(architecture).state_dict().items()}
-    return expected == {k: v.shape for k, v in state.items()}

@@ -15,10 +15,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import torch
 from torch import Tensor, nn
 
-from robustlens.models.classifiers.buzhinsky import ARCHITECTURES, MODES, Architecture, Mode, _Unit
+from robustlens.models.classifiers.buzhinsky import (
+    ARCHITECTURES,
+    MODES,
+    Architecture,
+    Mode,
+    _Unit,
+    load_architecture_weights,
+)
 from robustlens.models.normalize import Normalize
 
 Dataset128 = Literal["CelebA128Gender", "LSUN128"]
@@ -97,17 +103,4 @@ def load_buzhinsky128_classifier(
             "(config: classifier.weights_dir) at the folder holding classifiers_architecture{0,1,2}/"
             f"<mode>_{dataset}.bin, e.g. <shared>/models/buzhinsky2020-celeba-lsun."
         )
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    model = ColoredNet128(architecture)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        fits = [a for a in ARCHITECTURES if a != architecture and _fits(state, a)]
-        hint = f" It matches architecture {fits[0]}: set architecture={fits[0]}." if fits else ""
-        raise ValueError(f"{path} does not fit ColoredNet128(architecture={architecture}).{hint}\n{err}") from err
-    return model.eval()
-
-
-def _fits(state: dict[str, Tensor], architecture: int) -> bool:
-    expected = {k: v.shape for k, v in ColoredNet128(architecture).state_dict().items()}
-    return expected == {k: v.shape for k, v in state.items()}
+    return load_architecture_weights(ColoredNet128, architecture, path)
