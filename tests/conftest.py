@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -37,11 +39,21 @@ def under_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def missing(reason: str) -> None:
-    """Skip a test whose inputs are absent on this machine, but fail it under CI, where they must exist."""
+def missing(reason: str, module_level: bool = False) -> None:
+    """Skip a test whose inputs are absent on this machine, but fail it under CI, where they must exist
+    (the shared data, the authors' code and the dev extra's packages); ``module_level``: skip a whole
+    test module at import."""
     if under_ci():
-        pytest.fail(f"{reason} (CI=true: the shared data must be present)", pytrace=False)
-    pytest.skip(reason)
+        pytest.fail(f"{reason} (CI=true: the shared data and the dev extra must be present)", pytrace=False)
+    pytest.skip(reason, allow_module_level=module_level)
+
+
+def require_module(name: str, reason: str | None = None) -> Any:
+    """Import ``name`` (a dev-extra package), or skip the test that needs it — fail it under CI."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        missing(reason or f"{name} is not installed ({err}); pip install -e '.[dev]'")
 
 
 def shared_dir() -> Path:

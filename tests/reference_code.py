@@ -11,9 +11,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-import pytest
-
-from tests.conftest import shared_dir
+from tests.conftest import missing, shared_dir
 
 
 def reference_root() -> Path:
@@ -24,7 +22,7 @@ def require(relative: str) -> Path:
     """The reference file/folder ``relative`` (inside the reference root), or skip naming it."""
     path = reference_root() / relative
     if not path.exists():
-        pytest.skip(f"reference code missing: {path} not found (needs the authors' {relative})")
+        missing(f"reference code missing: {path} not found (needs the authors' {relative})")
     return path
 
 
@@ -37,7 +35,7 @@ def import_latentspace(module: str) -> ModuleType:
     try:
         return importlib.import_module(f"latentspace.{module}")
     except ImportError as err:  # one of its own dependencies (seaborn, statsmodels, ...)
-        pytest.skip(f"reference latentspace.{module} at {root} does not import: {err}")
+        missing(f"reference latentspace.{module} at {root} does not import: {err}")
 
 
 def import_biggan(module: str) -> ModuleType:

@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import require_module
+
 
 def offline_wandb_media(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, log: Callable[[Any], None]) -> Path:
     """Call ``log(logger)`` with an offline ``WandbLogger`` under ``tmp_path``; return the run's
     ``files/media`` folder (wandb writes tables and images there; scalars only in the binary record)."""
-    wandb = pytest.importorskip("wandb")
+    wandb = require_module("wandb")
     from lightning.pytorch.loggers import WandbLogger
 
     monkeypatch.setenv("WANDB_MODE", "offline")

@@ -14,6 +14,7 @@ from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 from robustlens.attacks.autoattack import APGDCE, APGDT, AutoAttack
 from robustlens.attacks.base import AttackInputError
 from tests.attacks._attack_test_models import digits_data, trained_digits_mlp
+from tests.conftest import require_module
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def test_apgd_ce_equals_direct_reference_call(digits, norm, eps):
 
 
 def test_apgd_ce_matches_torchattacks_robust_accuracy(digits):
-    torchattacks = pytest.importorskip("torchattacks")
+    torchattacks = require_module("torchattacks")
     model, x, y = digits
     eps = 0.1
     ours = APGDCE(eps, steps=50, seed=0)(model, x, y)

@@ -15,6 +15,7 @@ from robustlens.attacks.corruptions import (
     Corruption,
 )
 from robustlens.attacks.corruptions import _filters as fl
+from tests.conftest import require_module
 
 # corruptions that draw no random numbers
 DETERMINISTIC = {
@@ -94,7 +95,7 @@ def test_clipped_zoom_matches_scipy_zoom():
 
 
 def test_box_resize_matches_pil():
-    pil = pytest.importorskip("PIL.Image")
+    pil = require_module("PIL.Image")
     a = (np.random.default_rng(2).random((32, 32)) * 255).astype(np.uint8)
     for size in (30, 27, 20):
         expected = np.asarray(pil.fromarray(a).resize((size, size), pil.BOX)).astype(np.float32)

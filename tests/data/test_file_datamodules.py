@@ -22,6 +22,7 @@ from robustlens.data import (
     ImageNetValDataModule,
     LSUNDataModule,
 )
+from tests.conftest import require_module
 from tests.data.formats import random_image, write_celeba, write_cifar100, write_devkit_meta, write_image_folder
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
@@ -208,7 +209,7 @@ def test_celeba_unknown_attribute_and_missing_files(tmp_path):
 
 # -- LSUN ------------------------------------------------------------------------------------------
 def test_lsun_reads_the_published_lmdb_folders(tmp_path):
-    pytest.importorskip("lmdb")
+    require_module("lmdb")
     from tests.data.formats import write_lsun_lmdb
 
     write_lsun_lmdb(tmp_path / "lsun" / "bedroom_val_lmdb", 3)

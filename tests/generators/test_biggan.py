@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from robustlens.models.generators.biggan import BigGANPyTorch, load_biggan_pytorch
+from tests.conftest import require_module
 from tests.reference_code import import_biggan
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "generator"
@@ -90,7 +91,7 @@ def test_biggan_wrong_architecture_names_the_options(tmp_path):
 @pytest.fixture
 def pretrained_dir(tmp_path) -> Path:
     """A pytorch-pretrained-biggan model folder (config.json + pytorch_model.bin), random weights."""
-    package = pytest.importorskip("pytorch_pretrained_biggan", reason="optional extra pytorch-pretrained-biggan")
+    package = require_module("pytorch_pretrained_biggan", reason="optional extra pytorch-pretrained-biggan")
     config = package.BigGANConfig(  # BigGAN-deep-128's layout at channel width 4, 6 classes
         output_dim=128, z_dim=16, class_embed_dim=16, channel_width=4, num_classes=6,
     )
@@ -115,7 +116,7 @@ def pretrained_dir(tmp_path) -> Path:
 
 
 def test_pretrained_biggan_decodes_as_the_package(pretrained_dir):
-    package = pytest.importorskip("pytorch_pretrained_biggan")
+    package = require_module("pytorch_pretrained_biggan")
     ref = package.BigGAN.from_pretrained(str(pretrained_dir)).eval()
     cfg = OmegaConf.load(CONF / "pretrained_biggan.yaml")
     cfg.model_dir = str(pretrained_dir)
@@ -130,7 +131,7 @@ def test_pretrained_biggan_decodes_as_the_package(pretrained_dir):
 
 
 def test_pretrained_biggan_missing_files_are_named(tmp_path):
-    pytest.importorskip("pytorch_pretrained_biggan")
+    require_module("pytorch_pretrained_biggan")
     from robustlens.models.generators.pretrained_biggan import load_pretrained_biggan
 
     with pytest.raises(FileNotFoundError, match=r"config\.json, pytorch_model\.bin"):

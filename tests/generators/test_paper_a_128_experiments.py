@@ -16,6 +16,7 @@ from robustlens.models.generators.biggan import BigGANNet
 from robustlens.models.generators.pioneer import PioneerEncoderNet, PioneerGeneratorNet
 from robustlens.tasks.common import task_wrapper
 from robustlens.tasks.evaluate import evaluate
+from tests.conftest import require_module
 from tests.data.formats import write_celeba, write_lsun_lmdb
 from tests.generators._toy_nets import TinyImageNetNet
 from tests.hydra_utils import REPO_ROOT, compose_config
@@ -97,7 +98,7 @@ def test_celeba_lsun_experiment_runs_end_to_end(tmp_path, study):
         checkpoints, dataset = ["pioneer/CelebA-128-female/checkpoint/1_state",
                                 "pioneer/CelebA-128-male/checkpoint/1_state"], "CelebA128Gender"
     else:
-        pytest.importorskip("lmdb", reason="data=lsun needs the optional lmdb package")
+        require_module("lmdb", reason="data=lsun needs the optional lmdb package")
         for i, category in enumerate(("bedroom", "church_outdoor")):
             write_lsun_lmdb(data / "lsun" / f"{category}_val_lmdb", 2, size=(140, 160), seed=i)
             write_lsun_lmdb(data / "lsun" / f"{category}_train_lmdb", 2, size=(140, 160), seed=2 + i)

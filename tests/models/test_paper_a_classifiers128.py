@@ -17,6 +17,7 @@ from robustlens.models.classifiers.buzhinsky128 import (
     buzhinsky128_weights_path,
     load_buzhinsky128_classifier,
 )
+from tests.conftest import missing
 from tests.reference_code import import_latentspace
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "classifier"
@@ -26,7 +27,7 @@ CONF = Path(__file__).resolve().parents[2] / "conf" / "classifier"
 def celeba_lsun_models(shared: Path) -> Path:
     path = shared / "models" / "buzhinsky2020-celeba-lsun"
     if not path.is_dir():
-        pytest.skip(f"Paper A CelebA/LSUN classifiers not found at {path}")
+        missing(f"Paper A CelebA/LSUN classifiers not found at {path}")
     return path
 
 

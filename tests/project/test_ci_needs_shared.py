@@ -17,3 +17,15 @@ def test_missing_shared_data_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI=true"):
         missing("shared folder not found at /nowhere")
+
+
+def test_a_missing_dev_package_skips_locally_and_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import require_module
+
+    assert require_module("json").dumps([1]) == "[1]"
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"pip install -e '\.\[dev\]'"):
+        require_module("robustlens_no_such_package")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        require_module("robustlens_no_such_package")

@@ -19,6 +19,7 @@ import torch
 from robustlens.data.mnist import MNISTDataModule
 from robustlens.models.classifiers import load_buzhinsky_classifier
 from robustlens.models.generators.buzhinsky_wgan import load_buzhinsky_generators
+from tests.conftest import missing
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ADAPTERS = REPO_ROOT / "experiments" / "buzhinsky2020_mnist" / "reference.py"
@@ -44,7 +45,7 @@ def reference(shared: Path, tmp_path_factory: pytest.TempPathFactory):
     try:
         work = adapters.open_reference(tmp_path_factory.mktemp("paper_a_reference"), shared=shared)
     except adapters.ReferenceUnavailable as err:
-        pytest.skip(str(err))
+        missing(str(err))
     work.ref.seed(0)
     return work
 
@@ -56,7 +57,7 @@ def mnist_test(shared: Path):
     try:
         data.setup("test")
     except Exception as err:  # DatasetNotFoundError names the files
-        pytest.skip(f"MNIST not available: {err}")
+        missing(f"MNIST not available: {err}")
     ds = data.data_test
     x = torch.stack([ds[i][0] for i in range(len(ds))])
     return x, ds.targets.clone(), ds.positions.clone()
@@ -67,7 +68,7 @@ def models_dir(shared: Path) -> Path:
     try:
         return adapters.locate_models(shared)
     except adapters.ReferenceUnavailable as err:
-        pytest.skip(str(err))
+        missing(str(err))
 
 
 def robustlens_classifier(models_dir: Path, mode: str = "plain", dtype: torch.dtype = torch.float32):

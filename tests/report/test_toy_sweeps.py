@@ -15,6 +15,7 @@ from hydra import compose, initialize_config_dir
 
 from robustlens.report import gather, incomplete
 from robustlens.utils.resume import job_is_complete
+from tests.conftest import require_module
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "tests" / "report" / "toyapp" / "app.py"
@@ -77,7 +78,7 @@ def test_submitit_local_runs_a_job(tmp_path):
 
 @pytest.mark.slow  # ~60 s on a loaded 2-core machine (5 sequential trials, 2 sweeps)
 def test_optuna_study_continues_after_interruption(tmp_path):
-    optuna = pytest.importorskip("optuna")
+    optuna = require_module("optuna")
     from robustlens.utils.resume import optuna_storage
 
     sweep = tmp_path / "optuna"

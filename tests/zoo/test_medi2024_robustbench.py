@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 from robustlens.models.classifiers.sources import ModelSourceError
 from robustlens.models.classifiers.sources.robustbench_source import import_robustbench, zoo_entries
 from robustlens.tasks.report import run_report
+from tests.conftest import missing
 from tests.hydra_utils import REPO_ROOT
 from tests.zoo.helpers import cifar_dir
 from tests.zoo.tiny_nets import TinyMLP, TinyNet
@@ -19,7 +20,7 @@ from tests.zoo.tiny_nets import TinyMLP, TinyNet
 try:
     import_robustbench()
 except ModelSourceError as exc:
-    pytest.skip(str(exc), allow_module_level=True)
+    missing(str(exc), module_level=True)
 
 CONF = REPO_ROOT / "experiments" / "medi2024_classwise" / "conf"
 EXPERIMENT = CONF / "experiment" / "medi2024_classwise_robustbench.yaml"

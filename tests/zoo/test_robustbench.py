@@ -10,13 +10,14 @@ import torch
 
 from robustlens.models.classifiers.sources import ModelSourceError, published_info
 from robustlens.models.classifiers.sources.robustbench_source import import_robustbench, zoo_entries
+from tests.conftest import missing
 from tests.zoo.helpers import cifar_dir, evaluate_with, predictions_agree
 from tests.zoo.test_sources import classifier_from
 
 try:
     import_robustbench()
 except ModelSourceError as exc:  # the zoo extra is part of the dev extra: CI has it
-    pytest.skip(str(exc), allow_module_level=True)
+    missing(str(exc), module_level=True)
 
 #: two zoo architectures: PreAct-ResNet-18 (with its own normalisation) and ResNet-18
 MODELS = {"Wong2020Fast": "state_dict", "Sehwag2021Proxy_R18": None}

@@ -14,6 +14,7 @@ from robustlens.config.validate import validate_config
 from robustlens.models.classifiers.sources import ModelSourceError, ZooClassifier
 from robustlens.tasks.common import TOP_LEVEL_KEYS
 from robustlens.tasks.evaluate import load_classifier
+from tests.conftest import require_module
 from tests.hydra_utils import compose_config
 from tests.zoo.helpers import FAST, cifar_dir, evaluate_with, predictions_agree
 from tests.zoo.tiny_nets import DropoutNet, TinyNet
@@ -125,7 +126,7 @@ def test_torchscript_source_end_to_end_and_train_mode_flag(tmp_path, caplog):
 
 # -- timm ------------------------------------------------------------------------------------------
 def test_timm_source_end_to_end(tmp_path, monkeypatch):
-    timm = pytest.importorskip("timm")
+    timm = require_module("timm")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
     data, images = cifar_dir(tmp_path)
     torch.manual_seed(2)
