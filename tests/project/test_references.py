@@ -49,3 +49,25 @@ def test_no_reference_points_outside_the_repository() -> None:
             for number, what, line in offending_lines(path.read_text(errors="replace")):
                 problems.append(f"{path.relative_to(ROOT)}:{number}: {what}: {line[:100]}")
     assert not problems, "references outside the repository (point to docs/<page>.md):\n" + "\n".join(problems)
+
+
+_MARKDOWN_LINK = re.compile(r"\[[^\]]*\]\(([^)#\s]+)(?:#[^)]*)?\)")
+_DOC_MENTION = re.compile(r"(?<![\w/.])(docs/[\w./-]+\.md)\b")
+
+
+def test_every_link_and_docs_page_named_in_the_repository_exists() -> None:
+    """Markdown links (relative) and ``docs/<page>.md`` mentions in code, configs and docs resolve."""
+    files = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *(ROOT / "docs").rglob("*.md")]
+    files += [p for room in ROOMS for p in (ROOT / room).rglob("*") if p.suffix in SUFFIXES and p.is_file()]
+    broken = []
+    for path in files:
+        text = path.read_text(errors="replace")
+        for target in _MARKDOWN_LINK.findall(text) if path.suffix == ".md" else ():
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            if not (path.parent / target).exists():
+                broken.append(f"{path.relative_to(ROOT)} links {target}")
+        for page in _DOC_MENTION.findall(text):
+            if not (ROOT / page).is_file():
+                broken.append(f"{path.relative_to(ROOT)} names {page}")
+    assert not broken, "\n".join(broken)
