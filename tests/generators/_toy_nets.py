@@ -44,3 +44,15 @@ class ScriptableDecoder(ToyConditionalDecoder):
     @torch.jit.export
     def encode(self, x: Tensor, y: Tensor) -> Tensor:
         return self.enc(x.flatten(1))
+
+
+class TinyImageNetNet(nn.Module):
+    """A 1000-class stand-in for the ImageNet classifiers (cheap on CPU at 128 px)."""
+
+    def __init__(self, num_classes: int = 1000):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 4, 3, stride=4), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten())
+        self.fc = nn.Linear(16, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.features(x))
