@@ -44,6 +44,9 @@ def test_random_start_min_search_means_within_two_standard_errors(reference, sha
                                                                    metric: str):
     row = _fidelity().measure(reference, "plain", metric, n_search=N, n_predict=0, n_noise=0, shared=shared,
                               out=tmp_path)
+    print(f"{metric}: robustlens {row['ours']:.5f} ({row['ours_s']:.0f} s), authors' {row['theirs']:.5f} "
+          f"({row['theirs_s']:.0f} s), found {row['ours_found']:.3f} / {row['theirs_found']:.3f}, "
+          f"paired z = {row['z']:+.2f}, N = {row['n']}")
     assert row["n"] == N
     # not vacuous: both searches find adversarial points for (nearly) every sample, at non-zero norms
     assert row["ours_found"] > 0.9 and row["theirs_found"] > 0.9
