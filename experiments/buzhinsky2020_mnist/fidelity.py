@@ -94,118 +94,132 @@ class Timer:
         self.s = time.perf_counter() - self.t
 
 
+METRICS = ("clean", "noise", "lga", "severity_l2", "severity_linf", "lra", "laga", "lara", "lags", "lars")
+
+
+def measure(work, mode: str, metric: str, *, n_search: int, n_predict: int, n_noise: int, shared: Path,
+            out: Path) -> dict:
+    """One row of the table: ``metric`` of classifier ``mode`` by robustlens faithful and by the
+    authors' code (``work``: an opened :class:`reference.ReferenceWorkdir`) on the same images,
+    compared per sample, with the seconds each side took (``ours_s``, ``theirs_s``)."""
+    ref = work.ref
+    cfg = compose(mode, n_search, shared, out / "hydra")
+    probes = build_probes(cfg, num_classes=10)
+    model = instantiate(cfg.classifier).eval()
+    trainer = work.classifier(mode)
+    ref.seed(cfg.seed)
+    if metric == "clean":
+        x, y, _ = test_batch(cfg, None if n_predict >= 10000 else n_predict)
+        with Timer() as t1, torch.no_grad():
+            ours = torch.cat([model(c).argmax(1) for c in x.split(1000)])
+        with Timer() as t2:
+            theirs = R.predict(trainer, 2 * x - 1)
+        row = identical(ours, theirs, float(ours.eq(y).double().mean()), float(theirs.eq(y).double().mean()))
+    elif metric == "noise":
+        x, y, index = test_batch(cfg, n_noise)
+        probe = probes["noise"]
+        with Timer() as t1:
+            result = probe.run(model, (x, y, index), ProbeContext(seed=cfg.seed))
+        draws = probe.attack.draws
+        unit = SampleRandom(sample_keys(index, len(y)), probe.attack.seed, "gaussian_noise").randn(
+            "noise", (draws, *x.shape[1:]))
+        with Timer() as t2:
+            preds, acc = R.noise_predictions(trainer, 2 * x - 1, y, unit, sigma=2 * probe.attack.sigma)
+        theirs_rate = preds.eq(y[:, None]).double().mean(dim=1)
+        ours_rate = result.values["noise_accuracy"].double()
+        # compare correct-draw counts (the rates are float32 on robustlens' side)
+        row = identical((ours_rate * draws).round(), (theirs_rate * draws).round(), float(ours_rate.mean()),
+                        float(acc))
+    elif metric in ("severity_l2", "severity_linf"):
+        x, y, index = test_batch(cfg, n_search)
+        probe = probes[metric]
+        a = probe.attack
+        assert a.faithful and a.restarts == 15 and a.steps == 50 and a.rel_step == 0.05
+        with Timer() as t1:
+            result = probe.run(model, (x, y, index), ProbeContext(seed=cfg.seed))
+        adversary = R.pgd_adversary(ref, 2 * a.rho, a.norm, kind="severity")
+        with Timer() as t2:
+            theirs = R.image_search(ref, work.ds, trainer, adversary, 2 * x - 1, y, a.norm)
+        row = paired(result.norm.double(), theirs.norm / 2)  # [0,1] units
+        row.update(ours_found=float(result.success.double().mean()),
+                   theirs_found=float(theirs.found.double().mean()),
+                   ours_out_of_range=float(result.values["out_of_range"].double().mean()),
+                   ours_norms=result.norm.double().tolist(), theirs_norms=(theirs.norm / 2).tolist(),
+                   clean_wrong=model(x).argmax(1).ne(y).tolist())
+    elif metric == "lga":
+        x, y, index = test_batch(cfg, n_noise)
+        probe = probes["lga"]
+        gen = instantiate(cfg.generator).eval()
+        ctx = ProbeContext(seed=cfg.seed, generator=gen)
+        with Timer() as t1:
+            result = probe.run(model, (x, y, index), ctx)
+        codes = probe.codes((x, y, index), ctx)
+        with Timer() as t2:
+            run = R.latent_run(work, [trainer], ref.ml_util.NopAdversary(), labels=y, codes=codes)
+        theirs_ok = run.reconstructed[0]
+        row = identical(~result.success, theirs_ok, float((~result.success).double().mean()),
+                        float(theirs_ok.double().mean()))
+    else:  # latent searches and LRA
+        x, y, index = test_batch(cfg, n_search)
+        probe = probes[metric]
+        gen = instantiate(cfg.generator).eval()
+        ctx = ProbeContext(seed=cfg.seed, generator=gen, clean_logits=model(x).detach())
+        with Timer() as t1:
+            result = probe.run(model, (x, y, index), ctx)
+            codes = probe.codes((x, y, index), ctx)
+        if metric == "lra":
+            adversary = ref.ml_util.NopAdversary()
+        else:
+            assert probe.faithful and probe.steps == 50 and probe.rel_step == 0.05 and probe.restarts == 12
+            adversary = ref.ml_util.PGDAdversary(probe.rho, probe.steps, probe.rel_step, True, 0, verbose=0,
+                                                 n_repeat=probe.restarts, repeat_mode=probe.mode)
+        kwargs = {"codes": codes} if probe.source == "generation" else {
+            "images_pm1": 2 * probe.images((x, y, index)) - 1}
+        with Timer() as t2:
+            run = R.latent_run(work, [trainer], adversary, labels=y, eps=getattr(probe, "eps", 1.0), **kwargs)
+        if metric == "lra":
+            row = paired((~result.success).double(), run.reconstructed[0].double())
+        elif probe.mode == "any":
+            row = paired((~result.success).double(), run.modified[0].double())
+        else:
+            row = paired(result.norm.double(), run.latent_norm[0])
+            row.update(ours_found=float(result.success.double().mean()),
+                       theirs_found=float((~run.modified[0]).double().mean()),
+                       ours_norms=result.norm.double().tolist(), theirs_norms=run.latent_norm[0].tolist(),
+                       clean_wrong=(~run.decayed[0]).tolist())
+    row.update(ours_s=t1.s, theirs_s=t2.s)
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n-search", type=int, default=50, help="images/codes for the searches and LRA")
     ap.add_argument("--n-predict", type=int, default=10000, help="test images for clean predictions")
     ap.add_argument("--n-noise", type=int, default=1000, help="test images (codes) for noise and LGA")
     ap.add_argument("--modes", nargs="+", default=list(MODES))
-    ap.add_argument("--metrics", nargs="+", default=["clean", "noise", "lga", "severity_l2", "severity_linf",
-                                                      "lra", "laga", "lara", "lags", "lars"])
+    ap.add_argument("--metrics", nargs="+", default=list(METRICS))
     ap.add_argument("--out", type=Path, default=REPO / "outputs" / "fidelity")
     ap.add_argument("--shared", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
     shared = args.shared or R.default_shared_dir()
-    args.out.mkdir(parents=True, exist_ok=True)
-    results_file = args.out / "fidelity.json"
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    results_file = out / "fidelity.json"
     results = json.loads(results_file.read_text()) if results_file.is_file() else {}
-    work = R.open_reference(args.out / "reference_workdir", shared=shared)
-    ref = work.ref
-
-    def save(mode, metric, row):
-        results.setdefault(mode, {})[metric] = row
-        results_file.write_text(json.dumps(results, indent=1))
-        print(f"{mode:12s} {metric:14s} ours {row['ours']:.4f} theirs {row['theirs']:.4f} "
-              f"{row['test']}: {'agrees' if row['agrees'] else 'DIFFERS'} "
-              f"({row.get('differ', row.get('z'))}); {row['ours_s']:.0f} s / {row['theirs_s']:.0f} s", flush=True)
-
+    work = R.open_reference(out / "reference_workdir", shared=shared)
     for metric in args.metrics:
         for mode in args.modes:
             if metric in results.get(mode, {}):
                 continue
-            cfg = compose(mode, args.n_search, shared, args.out / "hydra")
-            probes = build_probes(cfg, num_classes=10)
-            model = instantiate(cfg.classifier).eval()
-            trainer = work.classifier(mode)
-            ref.seed(cfg.seed)
-            if metric == "clean":
-                x, y, _ = test_batch(cfg, None if args.n_predict >= 10000 else args.n_predict)
-                with Timer() as t1, torch.no_grad():
-                    ours = torch.cat([model(c).argmax(1) for c in x.split(1000)])
-                with Timer() as t2:
-                    theirs = R.predict(trainer, 2 * x - 1)
-                row = identical(ours, theirs, float(ours.eq(y).double().mean()), float(theirs.eq(y).double().mean()))
-            elif metric == "noise":
-                x, y, index = test_batch(cfg, args.n_noise)
-                probe = probes["noise"]
-                with Timer() as t1:
-                    out = probe.run(model, (x, y, index), ProbeContext(seed=cfg.seed))
-                draws = probe.attack.draws
-                unit = SampleRandom(sample_keys(index, len(y)), probe.attack.seed, "gaussian_noise").randn(
-                    "noise", (draws, *x.shape[1:]))
-                with Timer() as t2:
-                    preds, acc = R.noise_predictions(trainer, 2 * x - 1, y, unit, sigma=2 * probe.attack.sigma)
-                theirs_rate = preds.eq(y[:, None]).double().mean(dim=1)
-                ours_rate = out.values["noise_accuracy"].double()
-                # compare correct-draw counts (the rates are float32 on robustlens' side)
-                row = identical((ours_rate * draws).round(), (theirs_rate * draws).round(), float(ours_rate.mean()),
-                                float(acc))
-            elif metric in ("severity_l2", "severity_linf"):
-                x, y, index = test_batch(cfg, args.n_search)
-                probe = probes[metric]
-                a = probe.attack
-                assert a.faithful and a.restarts == 15 and a.steps == 50 and a.rel_step == 0.05
-                with Timer() as t1:
-                    out = probe.run(model, (x, y, index), ProbeContext(seed=cfg.seed))
-                adversary = R.pgd_adversary(ref, 2 * a.rho, a.norm, kind="severity")
-                with Timer() as t2:
-                    theirs = R.image_search(ref, work.ds, trainer, adversary, 2 * x - 1, y, a.norm)
-                row = paired(out.norm.double(), theirs.norm / 2)  # [0,1] units
-                row.update(ours_found=float(out.success.double().mean()), theirs_found=float(theirs.found.double().mean()),
-                           ours_out_of_range=float(out.values["out_of_range"].double().mean()))
-            elif metric == "lga":
-                x, y, index = test_batch(cfg, args.n_noise)
-                probe = probes["lga"]
-                gen = instantiate(cfg.generator).eval()
-                ctx = ProbeContext(seed=cfg.seed, generator=gen)
-                with Timer() as t1:
-                    out = probe.run(model, (x, y, index), ctx)
-                codes = probe.codes((x, y, index), ctx)
-                with Timer() as t2:
-                    run = R.latent_run(work, [trainer], ref.ml_util.NopAdversary(), labels=y, codes=codes)
-                theirs_ok = run.reconstructed[0]
-                row = identical(~out.success, theirs_ok, float((~out.success).double().mean()),
-                                float(theirs_ok.double().mean()))
-            else:  # latent searches and LRA
-                x, y, index = test_batch(cfg, args.n_search)
-                probe = probes[metric]
-                gen = instantiate(cfg.generator).eval()
-                ctx = ProbeContext(seed=cfg.seed, generator=gen, clean_logits=model(x).detach())
-                with Timer() as t1:
-                    out = probe.run(model, (x, y, index), ctx)
-                    codes = probe.codes((x, y, index), ctx)
-                if metric == "lra":
-                    adversary = ref.ml_util.NopAdversary()
-                else:
-                    assert probe.faithful and probe.steps == 50 and probe.rel_step == 0.05 and probe.restarts == 12
-                    adversary = ref.ml_util.PGDAdversary(probe.rho, probe.steps, probe.rel_step, True, 0, verbose=0,
-                                                         n_repeat=probe.restarts, repeat_mode=probe.mode)
-                kwargs = {"codes": codes} if probe.source == "generation" else {
-                    "images_pm1": 2 * probe.images((x, y, index)) - 1}
-                with Timer() as t2:
-                    run = R.latent_run(work, [trainer], adversary, labels=y, eps=getattr(probe, "eps", 1.0), **kwargs)
-                if metric == "lra":
-                    row = paired((~out.success).double(), run.reconstructed[0].double())
-                elif probe.mode == "any":
-                    row = paired((~out.success).double(), run.modified[0].double())
-                else:
-                    row = paired(out.norm.double(), run.latent_norm[0])
-                    row.update(ours_found=float(out.success.double().mean()),
-                               theirs_found=float((~run.modified[0]).double().mean()))
-            row.update(ours_s=t1.s, theirs_s=t2.s)
-            save(mode, metric, row)
-    write_table(results, args.out / "fidelity.md")
+            row = measure(work, mode, metric, n_search=args.n_search, n_predict=args.n_predict,
+                          n_noise=args.n_noise, shared=shared, out=out)
+            results.setdefault(mode, {})[metric] = row
+            results_file.write_text(json.dumps(results, indent=1))
+            print(f"{mode:12s} {metric:14s} ours {row['ours']:.4f} theirs {row['theirs']:.4f} "
+                  f"{row['test']}: {'agrees' if row['agrees'] else 'DIFFERS'} "
+                  f"({row.get('differ', row.get('z'))}); {row['ours_s']:.0f} s / {row['theirs_s']:.0f} s", flush=True)
+    write_table(results, out / "fidelity.md")
 
 
 LABELS = {"clean": "clean accuracy", "noise": "noise accuracy σ=0.4", "severity_l2": "severity L2s",

@@ -170,7 +170,8 @@ class ReferenceWorkdir:
     """
 
     def __init__(self, ref: Reference, workdir: Path, data_dir: Path, models_dir: Path):
-        self.ref, self.workdir, self.models_dir = ref, Path(workdir), Path(models_dir)
+        # absolute: their code runs with the workdir as cwd, so a relative path would move with it
+        self.ref, self.workdir, self.models_dir = ref, Path(workdir).resolve(), Path(models_dir).resolve()
         self.workdir.mkdir(parents=True, exist_ok=True)
         unpack_mnist(Path(data_dir), self.workdir)
         link = self.workdir / "mnist-gan"

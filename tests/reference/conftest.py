@@ -39,13 +39,19 @@ def _load_adapters():
 adapters = _load_adapters()
 
 
+def open_or_skip(workdir: Path, shared: Path):
+    """``adapters.open_reference``, or skip the test with its reason (the path and what is missing);
+    under CI, where the reference must exist, fail it."""
+    try:
+        return adapters.open_reference(workdir, shared=shared)
+    except adapters.ReferenceUnavailable as err:
+        missing(str(err))
+
+
 @pytest.fixture(scope="session")
 def reference(shared: Path, tmp_path_factory: pytest.TempPathFactory):
     """The authors' library in a prepared working folder (see ``ReferenceWorkdir``), seeded."""
-    try:
-        work = adapters.open_reference(tmp_path_factory.mktemp("paper_a_reference"), shared=shared)
-    except adapters.ReferenceUnavailable as err:
-        missing(str(err))
+    work = open_or_skip(tmp_path_factory.mktemp("paper_a_reference"), shared)
     work.ref.seed(0)
     return work
 
