@@ -5,6 +5,8 @@ jobs/probes are not redone, no torn file is read as valid."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -112,7 +114,7 @@ KILL_DURING_WRITE = r"""
 import os, signal, sys
 from robustlens.utils import io
 from robustlens.utils.resume import write_results_atomic
-from robustlens.report.fixtures import make_results
+from tests.results_files import make_results
 
 def die(fd):  # the data is in the temp file, the rename has not happened: the moment of a kill mid-write
     os.kill(os.getpid(), signal.SIGKILL)
@@ -123,9 +125,8 @@ write_results_atomic(sys.argv[1], make_results({"clean/accuracy": 0.25}))
 
 
 def test_kill9_while_results_are_written_leaves_the_previous_file_intact(tmp_path: Path, fault_ledger) -> None:
-    from robustlens.report.fixtures import make_results
-
     from robustlens.utils.resume import job_is_complete, read_results, write_results_atomic
+    from tests.results_files import make_results
 
     write_results_atomic(tmp_path, make_results({"clean/accuracy": 0.75}))
     done = subprocess.run([sys.executable, "-c", KILL_DURING_WRITE, str(tmp_path)], env=cli_env(),
@@ -152,8 +153,13 @@ def test_a_second_sweep_into_the_same_dir_refuses_with_a_message(
         while not (tmp_path / "sweep" / ".sweep.lock.pid").is_file():
             assert first.poll() is None and time.monotonic() < deadline, (tmp_path / "first.log").read_text()[-3000:]
             time.sleep(0.2)
-        second = subprocess.run([sys.executable, "-m", "robustlens", *command], cwd=tmp_path, env=cli_env(),
-                                capture_output=True, text=True, timeout=300)
+        # the first sweep is paused while the second starts: it holds the lock however fast its jobs run
+        os.kill(first.pid, signal.SIGSTOP)
+        try:
+            second = subprocess.run([sys.executable, "-m", "robustlens", *command], cwd=tmp_path, env=cli_env(),
+                                    capture_output=True, text=True, timeout=300)
+        finally:
+            os.kill(first.pid, signal.SIGCONT)
         first.wait(timeout=900)
     refused = second.returncode != 0 and "another sweep is running into" in second.stderr
     final = {p.parent.name: metrics_of(p) for p in (tmp_path / "sweep").glob("*/results.json")}

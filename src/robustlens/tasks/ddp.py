@@ -41,7 +41,15 @@ class _FailJobObserver(_ChildProcessObserver):
     (SIGALRM to it; the handler raises :class:`DDPRankDiedError`, also out of a blocking collective), so the
     task wrapper records the failure with its message and the next job of the sweep starts."""
 
+    def __init__(self, *args: Any, launch: int, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.launch = launch
+
     def _terminate_all(self) -> None:
+        if _active_launch != self.launch:
+            # the job already ended (a collective failed first, e.g. gloo's "connection closed by peer"):
+            # interrupting now would fail the *next* job of the sweep
+            return
         dead = [(i + 1, p.pid, p.returncode) for i, p in enumerate(self._child_processes) if p.returncode]
         for proc in self._child_processes:
             if proc.poll() is None:
@@ -55,9 +63,14 @@ class _FailJobObserver(_ChildProcessObserver):
 
 
 _RANK_DIED: list[str] = []
+#: the launch whose ranks are running (None between jobs): a late observer signal never reaches another job
+_active_launch: int | None = None
+_launches = 0
 
 
 def _raise_rank_died(signum: int, frame: Any) -> None:
+    if _active_launch is None:
+        return  # delivered after its job ended: nothing left to stop
     raise DDPRankDiedError(_RANK_DIED[-1] if _RANK_DIED else "a DDP rank died")
 
 
@@ -88,7 +101,8 @@ def reset_ddp_environment() -> None:
     the next job runs in the same process; left set, they would make Lightning believe the
     ranks already exist and wait for children that have exited with the previous job.
     """
-    global _env_before_launch
+    global _env_before_launch, _active_launch
+    _active_launch = None
     if _env_before_launch is None:
         return
     import torch.distributed as dist
@@ -112,13 +126,15 @@ class SavedConfigLauncher(_SubprocessScriptLauncher):
             self._call_children_scripts()
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGALRM, _raise_rank_died)
-            _FailJobObserver(child_processes=self.procs, main_pid=os.getpid()).start()
+            _FailJobObserver(child_processes=self.procs, main_pid=os.getpid(), launch=_active_launch).start()
         _set_num_threads_if_needed(num_processes=self.num_processes)
         return function(*args, **kwargs)
 
     def _call_children_scripts(self) -> None:
-        global _env_before_launch
+        global _env_before_launch, _active_launch, _launches
         self._check_can_spawn_children()
+        _launches += 1
+        _active_launch = _launches
         self.procs = []
         _env_before_launch = {key: os.environ.get(key) for key in _DDP_ENV}
         os.environ["MASTER_ADDR"] = self.cluster_environment.main_address
