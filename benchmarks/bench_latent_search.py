@@ -41,7 +41,7 @@ absolute seconds are inflated; the ratios are of rows of this one run),
 | robustlens faithful | LAGA_0.3 | 390.4 | 319.8 | — | 0.4283 | **2.7×** | 1.05× |
 | robustlens default | LAGS | 89.3 | 99.5 | **0.2642** | 0.3183 (curve) | **24.7×** | 0.69× |
 | robustlens default bf16 | LAGS | 73.3 | 99.5 | 0.2640 | — | 30.1× | 0.57× |
-| robustlens default bf16 | LAGA_0.3 | 64.4 | 340.2 | — | 0.4800 | 16.2× | 0.65× |
+| robustlens default bf16 | LAGA_0.3 | 64.4 (100 codes only) | 340.2 | — | 0.4800 (100 codes) | — | 0.65× |
 
 Targets: default LAGS ≥ 15× the authors' code with a mean minimal norm not larger than
 faithful's — **met** (24.7×; 0.2642 vs 0.3286 on the same 600 codes, −19.6 %, smaller or equal on
@@ -55,7 +55,7 @@ so the curve is the stronger (lower) estimate, not the paper's number.
 
 Levers (forward+backward of generator∘classifier, ms, at batch 600 / 60 / 1): float32 with
 stacked (vmap) generators and oneDNN on 1342 / 150 / 13.0 (the default); bf16 autocast 1450 /
-196 / 23.0 (slower per pass here; AMX did not pay at these small convolutions); oneDNN off
+196 / 23.0 (slower per pass here: this CPU has AVX-512 BF16 but no AMX); oneDNN off
 1645 / 220 / 11.6; oneDNN off + bf16 5907 / 627 / 23.2; channels_last classifier 1497 / 146 / 9.7;
 ten separate generators 1601 / 177 / 7.9 (stacking pays at large batches only, which is where the
 search runs); ``torch.compile`` of the classifier 1625 (6.2 s compiling), of the whole step failed
