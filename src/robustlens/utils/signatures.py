@@ -52,15 +52,22 @@ def _with_inherited(
     parent_sig, parent_hints = constructor_signature(parent)
     if parent_sig is None:
         return sig, hints
-    own = {p.name for p in params[:-1]}
-    inherited = [
-        p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if p.kind is not inspect.Parameter.VAR_KEYWORD else p
-        for p in parent_sig.parameters.values()
-        if p.name not in own and p.kind is not inspect.Parameter.VAR_POSITIONAL
-    ]
-    inherited.sort(key=lambda p: p.kind is inspect.Parameter.VAR_KEYWORD)  # **kwargs last
-    merged = inspect.Signature([*params[:-1], *inherited], return_annotation=sig.return_annotation)
+    merged = sig.replace(parameters=_joined(params[:-1], parent_sig, keep_var_keyword=True))
     return merged, {**parent_hints, **{k: v for k, v in hints.items() if k != params[-1].name}}
+
+
+def _joined(
+    own: list[inspect.Parameter], other: inspect.Signature | None, exclude: tuple[str, ...] = (),
+    keep_var_keyword: bool = False,
+) -> list[inspect.Parameter]:
+    """``own`` followed by ``other``'s named parameters it does not have (keyword-only, less ``exclude``);
+    with ``keep_var_keyword``, ``other``'s ``**kwargs`` last."""
+    taken = {p.name for p in own} | set(exclude)
+    rest = list(other.parameters.values()) if other is not None else []
+    named = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in rest if p.name not in taken
+             and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+    var_keyword = [p for p in rest if p.kind is inspect.Parameter.VAR_KEYWORD] if keep_var_keyword else []
+    return [*own, *named, *var_keyword]
 
 
 def parameter_names(target: Any) -> list[str]:
@@ -88,15 +95,11 @@ def passes_on(target: Any, exclude: tuple[str, ...] = ()) -> Any:
         if not params or params[-1].kind is not inspect.Parameter.VAR_KEYWORD:
             raise TypeError(f"{func.__qualname__} must end with **kwargs to pass them on to {target.__qualname__}")
         target_sig, target_hints = constructor_signature(target)
-        taken = {p.name for p in params[:-1]} | set(exclude)
-        passed = [
-            p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
-            for p in (target_sig.parameters.values() if target_sig else ())
-            if p.name not in taken and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-        ]
+        joined = _joined(params[:-1], target_sig, exclude)
+        passed = joined[len(params) - 1:]
         hints = typing.get_type_hints(func, include_extras=True)
         hints.pop(params[-1].name, None)
-        func.__signature__ = own.replace(parameters=[*params[:-1], *passed])
+        func.__signature__ = own.replace(parameters=joined)
         func.__annotations__ = {**{p.name: target_hints[p.name] for p in passed if p.name in target_hints}, **hints}
         return func
 
