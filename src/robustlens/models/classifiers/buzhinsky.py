@@ -2,12 +2,16 @@
 
 The published files (``<paths.shared_dir>/models/buzhinsky2020-mnist``, see its README) are bare
 state dicts; the key layout below (``model.<i>.model.<j>``) is theirs, so ``strict=True``
-loading proves the structure matches. Two deliberate differences from the original code,
-both output-preserving:
+loading proves the structure matches. Deliberate differences from the original code, all
+output-preserving:
 
 * Norm layers: the authors used ``BatchNorm2d(track_running_stats=False)`` and ran one image
-  at a time, so each image's channels were normalised over their own H×W. That *is*
-  ``InstanceNorm2d(C, affine=True, eps=1e-5)``, which gives identical outputs in batches.
+  at a time, so each image's channels were normalised over their own H×W. That *is* instance
+  normalisation (``InstanceNorm2d(C, affine=True, eps=1e-5)``), which gives identical outputs
+  in batches; it is run as ``GroupNorm(C, C)`` (one group per channel: the same numbers and the
+  same ``weight``/``bias`` keys, and 2× faster on CPU at 16–32 channels than ``InstanceNorm2d``).
+* Convolutions: :class:`~robustlens.models.cpu_conv.SmallChannelConv2d` (an ``nn.Conv2d`` that
+  picks the fast CPU kernel for 1–8 channels; same keys, same numbers up to rounding).
 * Input range: their networks take [-1, 1] images; ours take robustlens' [0, 1] and convert
   inside (``Normalize(0.5, 0.5)``, non-persistent, so the state dict is unchanged).
 """
@@ -20,6 +24,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from robustlens.models.cpu_conv import SmallChannelConv2d
 from robustlens.models.normalize import Normalize
 
 Architecture = Literal[0, 1, 2]
@@ -31,11 +36,12 @@ _UNITS: tuple[tuple[int, int, float], ...] = ((1, 8, 0.2), (8, 16, 0.3), (16, 32
 
 
 def _norm(c: int) -> nn.Module:
-    return nn.InstanceNorm2d(c, affine=True, eps=1e-5)
+    # instance normalisation with affine parameters (see the module docstring)
+    return nn.GroupNorm(c, c, eps=1e-5)
 
 
 def _conv(cin: int, cout: int) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, kernel_size=3, padding=1)
+    return SmallChannelConv2d(cin, cout, kernel_size=3, padding=1)
 
 
 class _ResBlock(nn.Module):
@@ -144,8 +150,11 @@ def load_architecture_weights(network: type[nn.Module], architecture: int, path:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         shapes = {k: v.shape for k, v in state.items()}
-        fits = [a for a in ARCHITECTURES if a != architecture
-                and {k: v.shape for k, v in network(a).state_dict().items()} == shapes]
+        fits = [
+            a
+            for a in ARCHITECTURES
+            if a != architecture and {k: v.shape for k, v in network(a).state_dict().items()} == shapes
+        ]
         hint = f" It matches architecture {fits[0]}: set architecture={fits[0]}." if fits else ""
         raise ValueError(f"{path} does not fit {network.__name__}(architecture={architecture}).{hint}\n{err}") from err
     return model.eval()
