@@ -249,3 +249,30 @@ def test_bf16_search_reports_only_float32_verified_successes():
     assert both.sum() >= 0.8 * outs["float32"].success.sum()
     rel = (b16.norm[both] - outs["float32"].norm[both]).abs() / outs["float32"].norm[both].clamp_min(1e-6)
     assert float(rel.mean()) < 0.05, rel
+
+
+def test_bf16_autocasts_the_classifier_and_never_the_generator():
+    """precision=bf16 puts the classifier's search passes under autocast and leaves every decode
+    float32 (a bf16 generator moves Paper A's images by up to 0.35 per pixel)."""
+    seen: dict[str, set[tuple[bool, torch.dtype]]] = {"decode": set(), "classify": set()}
+
+    class RecordingGenerator(LinearGenerator):
+        def decode(self, z, y):
+            out = super().decode(z, y)
+            seen["decode"].add((torch.is_autocast_enabled("cpu"), out.dtype))
+            return out
+
+    class RecordingClassifier(LinearClassifier):
+        def forward(self, x):
+            product = x.flatten(1) @ self.weight.T  # the dtype autocast gives the matmul
+            seen["classify"].add((torch.is_autocast_enabled("cpu"), product.dtype))
+            return super().forward(x)
+
+    gen = RecordingGenerator(dtype=F32, scale=0.3)
+    clf = RecordingClassifier(gen.side**2, 3, seed=7, dtype=F32)
+    LatentAdversarialProbe("generation", "min", precision="bf16", min_steps=5).run(
+        clf, _batch(gen, n=6), ProbeContext(seed=1, generator=gen)
+    )
+    assert seen["decode"] == {(False, F32)}
+    assert (True, torch.bfloat16) in seen["classify"]  # the search's passes
+    assert (False, F32) in seen["classify"]  # the clean check and the float32 verification
