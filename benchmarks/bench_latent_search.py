@@ -94,6 +94,7 @@ from robustlens.evaluation.probe import ProbeContext
 from robustlens.metrics.base import ProbeOutput
 from robustlens.metrics.perturbation import RobustAccuracyCurve
 from robustlens.models.classifiers import load_buzhinsky_classifier
+from robustlens.models.cpu_conv import SmallChannelConv2d
 from robustlens.models.generators.buzhinsky_wgan import BuzhinskyWGAN, load_buzhinsky_generators
 
 REPO = Path(__file__).resolve().parents[1]
@@ -149,20 +150,34 @@ def timed(fn: Callable):
 
 
 def pass_seconds(step: Callable[[int], None], b: int, reps: int = 5) -> float:
-    """Median time of ``step(b)`` after one warm-up call (oneDNN creates kernels per shape)."""
+    """Median time of ``step(b)`` after two warm-up calls.
+
+    Why two: oneDNN creates kernels per shape on the first call, and glibc serves the first large
+    tensors by ``mmap`` until its threshold has grown past them (page faults on every pass until then).
+    """
+    step(b)
     step(b)
     return float(np.median([timed(lambda: step(b))[1] for _ in range(reps)]))
 
 
-def fwd_bwd(clf: nn.Module, decode: Callable[[Tensor, Tensor], Tensor], dtype=None) -> Callable[[int], None]:
-    """One bare forward+backward pass of Paper A's objective at batch ``b`` (the search's unit of work)."""
+def fwd_bwd(clf: nn.Module, decode: Callable[[Tensor, Tensor], Tensor], dtype=None,
+            generator_too: bool = False) -> Callable[[int], None]:
+    """One bare forward+backward pass of Paper A's objective at batch ``b`` (the search's unit of work).
+
+    ``dtype``: autocast the classifier (as ``precision=bf16`` does), and the generator as well
+    with ``generator_too`` (a lever the probe does not use: see its ``precision``).
+    """
+
+    def autocast(on: bool) -> contextlib.AbstractContextManager:
+        return torch.autocast("cpu", dtype=dtype) if on and dtype is not None else contextlib.nullcontext()
 
     def step(b: int) -> None:
         z = torch.randn(b, 64).requires_grad_(True)
         y = torch.arange(b) % 10
-        ctx = torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
-        with ctx:
-            logits = clf(decode(z, y)).float()
+        with autocast(generator_too):
+            images = decode(z, y)
+        with autocast(True):
+            logits = clf(images).float()
         torch.autograd.grad(misclassification_loss(logits, y).sum(), z)
 
     return step
@@ -310,11 +325,15 @@ def compute_limit(step: Callable[[int], None], n: int) -> tuple[Callable[[list[i
 
 
 def apply_levers(args, clf: nn.Module, gen: BuzhinskyWGAN) -> Setup:
-    """The robustlens rows' levers (flags): oneDNN, channels_last, separate generators, torch.compile."""
+    """The robustlens rows' levers (flags): oneDNN, kernels, channels_last, separate generators, torch.compile."""
     torch.backends.mkldnn.enabled = args.mkldnn == "on"
-    gen.stacked = not args.separate_generators
+    separate = args.separate_generators or args.plain_kernels  # the grouped pass has no stock-layer form
+    gen.stacked = not separate
     on = [f"threads {torch.get_num_threads()}", f"oneDNN {args.mkldnn}",
-          "separate generators" if args.separate_generators else "stacked generators (vmap)"]
+          "separate generators" if separate else "stacked generators (grouped convolutions)",
+          "plain kernels (nn.Conv2d, InstanceNorm2d)" if args.plain_kernels else "small-channel CPU kernels"]
+    if args.plain_kernels:
+        clf, gen = plain_kernels(clf), plain_kernels(gen)
     if args.channels_last:
         clf = clf.to(memory_format=torch.channels_last)
         on.append("channels_last")
@@ -338,10 +357,14 @@ def lever_passes(clf: nn.Module, gen: BuzhinskyWGAN, sizes=(600, 60, 1)) -> list
 
     lines.append(f"{'lever (fwd+bwd, ms) at batch':<34}" + "".join(f"{b:10d}" for b in sizes))
     row("float32, stacked, oneDNN on", fwd_bwd(clf, gen.decode))
-    row("bf16 autocast", fwd_bwd(clf, gen.decode, torch.bfloat16))
+    # the passes as they ran before the small-channel kernels: stock layers, ten separate generators
+    row("plain kernels, separate generators", fwd_bwd(plain_kernels(load_classifier()),
+                                                      plain_kernels(load_separate(gen)).decode))
+    row("bf16 autocast (classifier)", fwd_bwd(clf, gen.decode, torch.bfloat16))
+    row("bf16 autocast (both)", fwd_bwd(clf, gen.decode, torch.bfloat16, generator_too=True))
     with mkldnn(False):
         row("oneDNN off", fwd_bwd(clf, gen.decode))
-        row("oneDNN off + bf16", fwd_bwd(clf, gen.decode, torch.bfloat16))
+        row("oneDNN off + bf16 (classifier)", fwd_bwd(clf, gen.decode, torch.bfloat16))
     cl = load_classifier().to(memory_format=torch.channels_last)
     row("channels_last (classifier)", fwd_bwd(cl, gen.decode))
     row("ten separate generators", fwd_bwd(clf, separate.decode))
@@ -382,6 +405,34 @@ def load_classifier() -> nn.Module:
     return fresh
 
 
+def load_generators() -> BuzhinskyWGAN:
+    """The ten published WGANs, stacked and frozen."""
+    gen = load_buzhinsky_generators(models_dir()).eval()
+    for p in gen.parameters():
+        p.requires_grad_(False)
+    return gen
+
+
+def plain_kernels(module: nn.Module) -> nn.Module:
+    """``module`` with its small-channel kernels swapped back (in place) for the stock torch layers.
+
+    ``SmallChannelConv2d`` → ``nn.Conv2d``; one-group-per-channel ``GroupNorm`` → ``InstanceNorm2d``
+    (same weights): the passes as they ran before ``robustlens.models.cpu_conv``, for the lever row.
+    """
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, SmallChannelConv2d):
+                plain = nn.Conv2d(child.in_channels, child.out_channels, child.kernel_size, padding=child.padding)
+            elif isinstance(child, nn.GroupNorm) and child.num_groups == child.num_channels:
+                plain = nn.InstanceNorm2d(child.num_channels, affine=True, eps=child.eps)
+            else:
+                continue
+            plain.load_state_dict(child.state_dict())
+            plain.requires_grad_(False)
+            setattr(parent, name, plain)
+    return module
+
+
 def load_separate(gen: BuzhinskyWGAN) -> BuzhinskyWGAN:
     sep = load_buzhinsky_generators(models_dir(), stacked=False).eval()
     for p in sep.parameters():
@@ -414,7 +465,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--mkldnn", choices=["on", "off"], default="on")
     ap.add_argument("--channels-last", action="store_true")
-    ap.add_argument("--separate-generators", action="store_true", help="ten nets instead of the stacked vmap pass")
+    ap.add_argument("--separate-generators", action="store_true", help="ten nets instead of the stacked grouped pass")
+    ap.add_argument("--plain-kernels", action="store_true",
+                    help="nn.Conv2d, InstanceNorm2d and separate generators (the passes before robustlens.models.cpu_conv)")
     ap.add_argument("--compile", action="store_true", help="torch.compile classifier and decoder (dynamic shapes)")
     ap.add_argument("--levers", action=argparse.BooleanOptionalAction, default=True, help="time levers on passes")
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True, help="default rows again in bf16")
@@ -426,9 +479,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     n = args.n
     clf = load_classifier()
-    gen = load_buzhinsky_generators(models_dir()).eval()
-    for p in gen.parameters():
-        p.requires_grad_(False)
+    gen = load_generators()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     head = (f"{started}, torch {torch.__version__}, threads {torch.get_num_threads()}, N = {n}, "
             f"load {tuple(round(v, 2) for v in os.getloadavg())}, cpu affinity {sorted(os.sched_getaffinity(0))}")
@@ -446,8 +497,9 @@ def main() -> None:
     print(lines[-1], flush=True)
     if args.levers:
         with mkldnn(args.mkldnn == "on"):
-            lines += lever_passes(load_classifier(), gen)
-        print("\n".join(lines[-8:]), flush=True)
+            levers = lever_passes(load_classifier(), gen)
+        lines += levers
+        print("\n".join(levers), flush=True)
 
     # 1. the authors' code on the first codes (the same codes robustlens searches)
     k = min(args.ref_codes, n)
