@@ -352,7 +352,7 @@ def apply_levers(args, clf: nn.Module, gen: BuzhinskyWGAN) -> Setup:
 def lever_passes(clf: nn.Module, gen: BuzhinskyWGAN, sizes=(600, 60, 1)) -> list[str]:
     """Each lever on bare forward+backward passes at the batch sizes searches use (ms, median of 3)."""
     lines = []
-    separate = load_separate(gen)
+    separate = load_generators(stacked=False)
 
     def row(name: str, step: Callable[[int], None], setup_s: float = 0.0) -> None:
         ms = [1000 * pass_seconds(step, b) for b in sizes]
@@ -363,7 +363,7 @@ def lever_passes(clf: nn.Module, gen: BuzhinskyWGAN, sizes=(600, 60, 1)) -> list
     row("float32, stacked, oneDNN on", fwd_bwd(clf, gen.decode))
     # the passes as they ran before the small-channel kernels: stock layers, ten separate generators
     row("plain kernels, separate generators", fwd_bwd(plain_kernels(load_classifier()),
-                                                      plain_kernels(load_separate(gen)).decode))
+                                                      plain_kernels(load_generators(stacked=False)).decode))
     row("bf16 autocast (classifier)", fwd_bwd(clf, gen.decode, torch.bfloat16))
     row("bf16 autocast (both)", fwd_bwd(clf, gen.decode, torch.bfloat16, generator_too=True))
     with mkldnn(False):
@@ -403,18 +403,12 @@ def models_dir() -> Path:
 
 def load_classifier() -> nn.Module:
     """The published ``plain`` classifier, frozen (a fresh copy for levers that change the module)."""
-    fresh = load_buzhinsky_classifier(str(models_dir()), "plain", 0).eval()
-    for p in fresh.parameters():
-        p.requires_grad_(False)
-    return fresh
+    return load_buzhinsky_classifier(str(models_dir()), "plain", 0).eval().requires_grad_(False)
 
 
-def load_generators() -> BuzhinskyWGAN:
-    """The ten published WGANs, stacked and frozen."""
-    gen = load_buzhinsky_generators(models_dir()).eval()
-    for p in gen.parameters():
-        p.requires_grad_(False)
-    return gen
+def load_generators(stacked: bool = True) -> BuzhinskyWGAN:
+    """The ten published WGANs, frozen: one grouped pass (``stacked``) or ten separate networks."""
+    return load_buzhinsky_generators(models_dir(), stacked=stacked).eval().requires_grad_(False)
 
 
 def plain_kernels(module: nn.Module) -> nn.Module:
@@ -435,13 +429,6 @@ def plain_kernels(module: nn.Module) -> nn.Module:
             plain.requires_grad_(False)
             setattr(parent, name, plain)
     return module
-
-
-def load_separate(gen: BuzhinskyWGAN) -> BuzhinskyWGAN:
-    sep = load_buzhinsky_generators(models_dir(), stacked=False).eval()
-    for p in sep.parameters():
-        p.requires_grad_(False)
-    return sep
 
 
 # -- agreement of bf16 with float32 --------------------------------------------------------------
@@ -492,7 +479,7 @@ def main() -> None:
     rows: list[Row] = []
 
     # bare passes at batch 1 through one digit's network (the authors' unit of work) and on the grid
-    one_digit = load_separate(gen)
+    one_digit = load_generators(stacked=False)
     bare_1 = pass_seconds(fwd_bwd(clf, one_digit.decode), 1, reps=20)
     setup = apply_levers(args, clf, gen)
     limit, grid_times = compute_limit(fwd_bwd(setup.clf, setup.gen.decode), n)

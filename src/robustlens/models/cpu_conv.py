@@ -5,7 +5,7 @@ on every call; with 1–8 channels that reordering, not arithmetic, is most of t
 backward pass pays it again. Paper A's MNIST networks are exactly such networks (1, 8, 16 and
 32 channels at 28–36 px), and every latent or image-space search spends its time in their
 forward+backward passes. Measured on this project's CPU (one thread, batch 600, 3×3 convolution,
-forward + input gradient, ms; ``docs/latent-search.md``):
+forward + input gradient, ms; whole-pass figures in ``docs/latent-search.md``):
 
 ==============  =======  ================================  =============
 layer           oneDNN   im2col + matmul (``F.unfold``)    channels_last
@@ -53,15 +53,14 @@ def small_channel_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, padding
     (the output keeps ``x``'s layout). Elsewhere plain ``F.conv2d``.
     """
     c_out, c_in_per_group = weight.shape[:2]
-    if x.device.type != "cpu" or x.ndim != 4:
-        return F.conv2d(x, weight, bias, padding=padding, groups=groups)
-    if groups == 1 and c_in_per_group == 1:
-        return im2col_conv2d(x, weight, bias, padding)
-    if max(c_in_per_group, c_out // groups) <= SMALL_CHANNELS:
-        if x.is_contiguous(memory_format=torch.channels_last) and x.shape[1] > 1:
-            return F.conv2d(x, weight, bias, padding=padding, groups=groups)
-        out = F.conv2d(x.contiguous(memory_format=torch.channels_last), weight, bias, padding=padding, groups=groups)
-        return out.contiguous()
+    if x.device.type == "cpu" and x.ndim == 4:
+        if groups == 1 and c_in_per_group == 1:
+            return im2col_conv2d(x, weight, bias, padding)
+        already_channels_last = x.is_contiguous(memory_format=torch.channels_last) and x.shape[1] > 1
+        if max(c_in_per_group, c_out // groups) <= SMALL_CHANNELS and not already_channels_last:
+            x_cl = x.contiguous(memory_format=torch.channels_last)
+            return F.conv2d(x_cl, weight, bias, padding=padding, groups=groups).contiguous()
+    # elsewhere, for larger convolutions, or on input already channels_last (oneDNN keeps its layout)
     return F.conv2d(x, weight, bias, padding=padding, groups=groups)
 
 
