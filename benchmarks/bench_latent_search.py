@@ -25,9 +25,10 @@ misclassified at ``l_d``), LAGA_0.3, the speed-up over the authors' code, the ra
 search evaluated, timed bare on a grid of batch sizes and interpolated; batch 1 through one digit's
 network for the authors' code), the peak resident memory during the row (``/proc/self/statm``
 sampled every 5 ms) and the levers that were on. ``--levers`` times the levers on single
-forward+backward passes (``--no-levers`` skips); ``--bf16`` (default on) reruns the default rows
-under bf16 autocast and reports per-code agreement with float32. Flags switch levers on for the
-robustlens rows: ``--mkldnn off``, ``--channels-last``, ``--separate-generators``, ``--compile``.
+forward+backward passes (``--no-levers`` skips them, ``--only-levers`` stops after them); ``--bf16``
+(default on) reruns the default rows under bf16 autocast and reports per-code agreement with
+float32. Flags switch levers on for the robustlens rows: ``--mkldnn off``, ``--channels-last``,
+``--separate-generators``, ``--plain-kernels``, ``--compile``.
 
 Measured 2026-12-02 18:02 UTC, torch 2.14.1, two threads on the idle 2-core machine (load < 1.5),
 ``--n 600 --ref-codes 60 --threads 2 --bf16-any-codes 100 --json outputs/bench_latent.json``:
@@ -62,11 +63,14 @@ passes are 1.73× cheaper at batch 600; ten separate generators with the new ker
 generator 167 / 18.9 / 4.6; oneDNN off 817 / 58.5 / 2.9; oneDNN off + bf16 1312 / 113 / 5.7;
 channels_last classifier 209 / 25.8 / 3.0; ``torch.compile`` of the classifier 187 (static, 1.7 s
 compiling) and 231 / 28.4 / 3.3 (dynamic, 6.7 s); of the whole step it fails (the stacked decode
-groups rows by class: data-dependent shapes). The CPU has AVX-512 BF16 but no AMX. bf16 autocasts
-the classifier only: with the generator in bf16 too, its images move by up to 0.35 per pixel and
-only 45.5 % of codes were found in both precisions (run of 16:32 UTC); classifier-only, 86.5 %
-(per-code |Δ‖Δl‖ₛ| median 0.014, max 1.23; means 0.2661 vs 0.2686) and 'any' agrees on 100 % of
-100 codes, but the curve's LAGA(0.3) moves from 0.318 to 0.435. bf16 is therefore opt-in for
+groups rows by class: data-dependent shapes). A later ``--only-levers`` run (18:41 UTC; float32
+default 207 / 18.9 / 2.7 there) measured the batch split over two single-threaded Python workers
+at 165 / 20.3 / 2.9 (1.25× at batch 600 only; not built: it needs process-wide thread settings
+inside a search) and the bf16 deviation at batch 600: generator images up to 0.363 per pixel
+(mean 0.002), classifier logits on float32 images up to 0.087. The CPU has AVX-512 BF16 but no
+AMX. bf16 autocasts the classifier only: with the generator in bf16 too, only 45.5 % of codes
+were found in both precisions (run of 16:32 UTC); classifier-only, 86.5 % (per-code |Δ‖Δl‖ₛ|
+median 0.014, max 1.23; means 0.2661 vs 0.2686) and 'any' agrees on 100 % of 100 codes, but the curve's LAGA(0.3) moves from 0.318 to 0.435. bf16 is therefore opt-in for
 means over many codes, never per-sample claims or curves, and refused with ``faithful``. No GPU
 was lent to this session: the GPU target is not measured.
 """
@@ -86,6 +90,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -350,7 +355,7 @@ def apply_levers(args, clf: nn.Module, gen: BuzhinskyWGAN) -> Setup:
 # -- levers on single passes ---------------------------------------------------------------------
 
 def lever_passes(clf: nn.Module, gen: BuzhinskyWGAN, sizes=(600, 60, 1)) -> list[str]:
-    """Each lever on bare forward+backward passes at the batch sizes searches use (ms, median of 3)."""
+    """Each lever on bare forward+backward passes at the batch sizes searches use (ms, median of 5)."""
     lines = []
     separate = load_generators(stacked=False)
 
@@ -359,6 +364,7 @@ def lever_passes(clf: nn.Module, gen: BuzhinskyWGAN, sizes=(600, 60, 1)) -> list
         extra = f" (first call {setup_s:.1f} s)" if setup_s else ""
         lines.append(f"{name:<34}" + "".join(f"{m:10.2f}" for m in ms) + extra)
 
+    lines.append(bf16_deviation(clf, gen))
     lines.append(f"{'lever (fwd+bwd, ms) at batch':<34}" + "".join(f"{b:10d}" for b in sizes))
     row("float32, stacked, oneDNN on", fwd_bwd(clf, gen.decode))
     # the passes as they ran before the small-channel kernels: stock layers, ten separate generators
@@ -369,6 +375,8 @@ def lever_passes(clf: nn.Module, gen: BuzhinskyWGAN, sizes=(600, 60, 1)) -> list
     with mkldnn(False):
         row("oneDNN off", fwd_bwd(clf, gen.decode))
         row("oneDNN off + bf16 (classifier)", fwd_bwd(clf, gen.decode, torch.bfloat16))
+    with ThreadPoolExecutor(2) as pool:
+        row("batch split over 2 threads", split_over_threads(fwd_bwd(clf, gen.decode), pool, 2))
     cl = load_classifier().to(memory_format=torch.channels_last)
     row("channels_last (classifier)", fwd_bwd(cl, gen.decode))
     row("ten separate generators", fwd_bwd(clf, separate.decode))
@@ -384,6 +392,40 @@ def lever_passes(clf: nn.Module, gen: BuzhinskyWGAN, sizes=(600, 60, 1)) -> list
         except Exception as err:  # inductor needs a C++ compiler: report instead of failing the benchmark
             lines.append(f"torch.compile failed: {type(err).__name__}: {str(err).splitlines()[0][:120]}")
     return lines
+
+
+def split_over_threads(step: Callable[[int], None], pool: ThreadPoolExecutor, workers: int) -> Callable[[int], None]:
+    """``step`` on ``workers`` slices of the batch at once, in Python threads with one intra-op thread each.
+
+    Why measure it: two single-threaded passes side by side avoid the synchronisation of two
+    intra-op threads on small tensors; a search would need process-wide thread settings for it.
+    """
+
+    def split(b: int) -> None:
+        sizes = [b // workers + (i < b % workers) for i in range(workers)]
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            list(pool.map(step, [s for s in sizes if s]))
+        finally:
+            torch.set_num_threads(threads)
+
+    return split
+
+
+def bf16_deviation(clf: nn.Module, gen: BuzhinskyWGAN, b: int = 600) -> str:
+    """How far bf16 autocast moves the generator's images and the classifier's logits (float32 = reference)."""
+    z = torch.randn(b, 64, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(b) % 10
+    with torch.no_grad():
+        images = gen.decode(z, y)
+        logits = clf(images)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            images_bf16 = gen.decode(z, y).float()
+            logits_bf16 = clf(images).float()
+    d_img, d_logit = (images_bf16 - images).abs(), (logits_bf16 - logits).abs()
+    return (f"bf16 deviation at batch {b}: generator images max |Δ| {float(d_img.max()):.3f} (mean "
+            f"{float(d_img.mean()):.4f}); classifier logits on float32 images max |Δ| {float(d_logit.max()):.3f}")
 
 
 @contextlib.contextmanager
@@ -461,6 +503,7 @@ def main() -> None:
                     help="nn.Conv2d, InstanceNorm2d and separate generators (the passes before robustlens.models.cpu_conv)")
     ap.add_argument("--compile", action="store_true", help="torch.compile classifier and decoder (dynamic shapes)")
     ap.add_argument("--levers", action=argparse.BooleanOptionalAction, default=True, help="time levers on passes")
+    ap.add_argument("--only-levers", action="store_true", help="stop after the lever passes (no searches)")
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True, help="default rows again in bf16")
     ap.add_argument("--bf16-any-codes", type=int, default=0, help="codes of the bf16 LAGA row (0: all N)")
     ap.add_argument("--rerun-default-any", action="store_true",
@@ -491,6 +534,9 @@ def main() -> None:
             levers = lever_passes(load_classifier(), gen)
         lines += levers
         print("\n".join(levers), flush=True)
+    if args.only_levers:
+        write_json(args.json, lines, rows)
+        return
 
     # 1. the authors' code on the first codes (the same codes robustlens searches)
     k = min(args.ref_codes, n)
@@ -537,8 +583,13 @@ def main() -> None:
     lines += comparisons(outs, theirs, k)
     lines += table(rows)
     print("\n".join(lines), flush=True)
-    if args.json:
-        args.json.write_text(json.dumps({"lines": lines, "rows": [dataclasses.asdict(r) for r in rows]}, indent=1))
+    write_json(args.json, lines, rows)
+
+
+def write_json(path: Path | None, lines: list[str], rows: list[Row]) -> None:
+    """Every printed line and row, where ``--json`` asks for them."""
+    if path:
+        path.write_text(json.dumps({"lines": lines, "rows": [dataclasses.asdict(r) for r in rows]}, indent=1))
 
 
 def _head(out: ProbeOutput, m: int) -> ProbeOutput:

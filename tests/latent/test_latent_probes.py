@@ -253,7 +253,7 @@ def test_bf16_search_reports_only_float32_verified_successes():
 
 def test_bf16_autocasts_the_classifier_and_never_the_generator():
     """precision=bf16 puts the classifier's search passes under autocast and leaves every decode
-    float32 (a bf16 generator moves Paper A's images by up to 0.35 per pixel)."""
+    float32 (a bf16 generator moves Paper A's images by up to 0.36 per pixel)."""
     seen: dict[str, set[tuple[bool, torch.dtype]]] = {"decode": set(), "classify": set()}
 
     class RecordingGenerator(LinearGenerator):
