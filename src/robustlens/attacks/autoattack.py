@@ -273,9 +273,9 @@ class AutoAttack(_ReferenceAttack):
 
 
 def _report_stages(aa: pyautoattack.AutoAttack) -> None:
-    """Report each stage of the ensemble (``apgd-t 2/4``) through :mod:`robustlens.evaluation.progress`:
+    """Report each stage of the ensemble (``apgd-t 2/4``) through :mod:`robustlens.utils.progress`:
     one batch of AutoAttack runs for minutes, and the stage is the only progress there is to show."""
-    from robustlens.evaluation.progress import report_progress
+    from robustlens.utils.progress import report_progress
 
     stages = list(aa.attacks_to_run)
 

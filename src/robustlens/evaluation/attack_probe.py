@@ -5,7 +5,7 @@ Target modes (``target_mode``):
 
 * ``'none'``: untargeted; success = prediction ≠ label.
 * ``'given'``: one class for every sample (``target_class``) or a per-sample tensor in
-  ``context.extras["target"]``; samples whose label *is* the target are not attacked in any
+  ``context.target``; samples whose label *is* the target are not attacked in any
   meaningful sense and get ``success=False`` (``values["target_is_label"]`` marks them).
 * ``'random'``: a random class ≠ label per sample, seeded by (context seed, sample index),
   so single-process and DDP runs draw the same targets.
@@ -50,7 +50,7 @@ class AttackProbe(Probe):
         attack: a robustlens :class:`~robustlens.attacks.base.Attack` (required).
         name: key prefix of the results (default: the attack's ``name``).
         target_mode: ``'none' | 'given' | 'random' | 'all'`` (see module docstring).
-        target_class: the class aimed at with ``target_mode='given'`` (else ``context.extras["target"]``).
+        target_class: the class aimed at with ``target_mode='given'`` (else ``context.target``).
         keep_inputs: keep the adversarial inputs in the output (also done when a metric needs them).
         metrics: the probe's metrics by name (``out_of_range_fraction`` is added for
             attacks with an authors' mode).
@@ -114,9 +114,9 @@ class AttackProbe(Probe):
         else:
             target = None
             if self.target_mode == "given":
-                chosen = self.target_class if self.target_class is not None else context.extras.get("target")
+                chosen = self.target_class if self.target_class is not None else context.target
                 if chosen is None:
-                    raise ValueError("target_mode='given' needs target_class or context.extras['target']")
+                    raise ValueError("target_mode='given' needs target_class or context.target")
                 target = given_target(y, chosen, num_classes)
             elif self.target_mode == "random":
                 target = random_target(y, num_classes, index=index, seed=context.seed,

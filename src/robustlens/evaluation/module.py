@@ -12,7 +12,7 @@ Each pass:
   disjoint indices, torchmetrics syncs the metric states, and the per-sample columns are
   gathered and checked for duplicate indices;
 * feeds the probe's per-sample correctness to the worst-case metric when the probe is in it;
-* shows what a long probe reports through :mod:`robustlens.evaluation.progress` on
+* shows what a long probe reports through :mod:`robustlens.utils.progress` on
   Lightning's progress bar.
 
 The module logs nothing itself: the task logs every headline scalar once per job, after the
@@ -32,10 +32,10 @@ import torch
 from torch import Tensor, nn
 
 from robustlens.evaluation.probe import Batch, Probe, ProbeContext
-from robustlens.evaluation.progress import progress_reporter
 from robustlens.evaluation.result import ProbePass
 from robustlens.evaluation.worst_case import WorstCaseAccuracy, worst_case_probes
 from robustlens.metrics.base import ProbeOutput
+from robustlens.utils.progress import progress_reporter
 
 log = logging.getLogger("robustlens")
 

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from robustlens.evaluation.latent_codes import LatentCodeCache
 from robustlens.metrics.base import ProbeMetric, ProbeOutput, check_distinct_keys
 
 Batch = tuple[Tensor, Tensor, Tensor]  # (x in [0,1], y, dataset index)
@@ -27,7 +28,8 @@ class ProbeContext:
     seed: int = 0
     generator: nn.Module | None = None  # a robustlens Generator for latent probes
     clean_logits: Tensor | None = None  # logits on the clean batch (computed once per batch)
-    extras: dict[str, Any] = field(default_factory=dict)
+    target: Tensor | int | None = None  # the class aimed at (target_mode='given' without target_class)
+    latent_codes: LatentCodeCache = field(default_factory=LatentCodeCache)  # shared by the latent probes
 
 
 class Probe(nn.Module, abc.ABC):

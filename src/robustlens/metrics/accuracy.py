@@ -12,17 +12,12 @@ DDP sampler is refused upstream; ``docs/metrics.md``, "Each sample counts once")
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import torch
-from pydantic import Field
 from torch import Tensor
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
-from robustlens.metrics.base import ProbeMetric, ProbeOutput
+from robustlens.metrics.base import NumClasses, ProbeMetric, ProbeOutput
 from robustlens.metrics.functional import check_class_tensor, check_num_classes, fairness_summary, rate
-
-NumClasses = Annotated[int, Field(ge=2)]
 
 
 class ConfusionState(ProbeMetric):
@@ -103,4 +98,4 @@ class ClasswiseFairness(ConfusionState):
         return fairness_summary(self.confmat)
 
 
-__all__ = ["Accuracy", "ClasswiseAccuracy", "ClasswiseFairness", "ConfusionState", "NumClasses"]
+__all__ = ["Accuracy", "ClasswiseAccuracy", "ClasswiseFairness", "ConfusionState"]

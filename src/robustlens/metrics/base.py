@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from typing import Annotated
 
+from pydantic import Field
 from torch import Tensor
 from torchmetrics import Metric
+
+#: the class count a metric is built for (``${data.num_classes}`` in configs): at least two classes
+NumClasses = Annotated[int, Field(ge=2)]
 
 
 @dataclass

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from robustlens.metrics.accuracy import ConfusionState, NumClasses
-from robustlens.metrics.base import ProbeMetric, ProbeOutput
+from robustlens.metrics.accuracy import ConfusionState
+from robustlens.metrics.base import NumClasses, ProbeMetric, ProbeOutput
 from robustlens.metrics.functional import check_class_tensor, check_num_classes, off_diagonal, rate
 
 

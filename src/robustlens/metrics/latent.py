@@ -20,14 +20,12 @@ per-class vector (``classwise_<name>``, NaN for a class without samples).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
 
 import torch
-from pydantic import Field
 from torch import Tensor
 from torchmetrics.utilities import dim_zero_cat
 
-from robustlens.metrics.base import ProbeMetric, ProbeOutput
+from robustlens.metrics.base import NumClasses, ProbeMetric, ProbeOutput
 from robustlens.metrics.functional import (
     check_class_tensor,
     check_num_classes,
@@ -37,7 +35,6 @@ from robustlens.metrics.functional import (
     summary_keys,
 )
 
-NumClasses = Annotated[int, Field(ge=2)]
 PERTURBATION_KEYS: tuple[str, ...] = ("latent_norm", "norm_growth", "image_l2s", "image_l1")
 
 

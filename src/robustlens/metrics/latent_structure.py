@@ -27,8 +27,7 @@ from pydantic import Field
 from torch import Tensor, nn
 from torchmetrics.utilities import dim_zero_cat
 
-from robustlens.metrics.accuracy import NumClasses
-from robustlens.metrics.base import ProbeMetric, ProbeOutput
+from robustlens.metrics.base import NumClasses, ProbeMetric, ProbeOutput
 from robustlens.metrics.functional import check_class_tensor, check_num_classes, first_occurrence, rate
 
 EmbeddingMethod = Literal["pca", "tsne", "umap", "none"]

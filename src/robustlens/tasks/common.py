@@ -21,7 +21,7 @@ from robustlens.config.saved import save_resolved_config
 from robustlens.config.validate import validate_config
 from robustlens.tasks.ddp import reset_ddp_environment
 from robustlens.utils.console_filters import install_console_filters
-from robustlens.utils.resume import RESULTS_SCHEMA, write_results_atomic
+from robustlens.utils.results_file import RESULTS_SCHEMA, write_results_atomic
 from robustlens.utils.versions import library_versions
 
 log = logging.getLogger("robustlens")

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from robustlens.tasks.common import build_trainer, results_payload
 from robustlens.tasks.generator_training import ensure_cached_generator
-from robustlens.utils.resume import write_results_atomic
+from robustlens.utils.results_file import write_results_atomic
 
 log = logging.getLogger("robustlens")
 
@@ -30,10 +30,10 @@ def _resume_checkpoint(trainer) -> Path | None:
 
     Why here: a requeued SLURM job (submitit resubmits the same Hydra job into the same output dir)
     and a job re-run by hand after ``kill -9`` both find their own ``last.ckpt`` and continue from the
-    last finished epoch; :func:`robustlens.utils.resume.resumable_checkpoint` never returns a torn file.
+    last finished epoch; :func:`robustlens.utils.training_checkpoints.resumable_checkpoint` never returns a torn file.
     Only reached when the job's results are not complete (the skip check comes first).
     """
-    from robustlens.utils.resume import resumable_checkpoint
+    from robustlens.utils.training_checkpoints import resumable_checkpoint
 
     for callback in trainer.checkpoint_callbacks:
         dirpath = getattr(callback, "dirpath", None)
@@ -47,7 +47,7 @@ def _resume_checkpoint(trainer) -> Path | None:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Task body of ``robustlens train``."""
     from robustlens.tasks.common import job_info
-    from robustlens.utils.resume import load_complete_results
+    from robustlens.utils.results_file import load_complete_results
 
     if cfg.get("skip_if_complete", True):
         previous = load_complete_results(cfg.paths.output_dir, job_info(cfg).get("overrides"))
