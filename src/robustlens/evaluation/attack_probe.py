@@ -63,14 +63,9 @@ class AttackProbe(Probe):
         target_mode: Literal["none", "given", "random", "all"] = "none",
         target_class: int | None = None,
         keep_inputs: bool = False,
-        metrics: dict[str, ProbeMetric] | None = None,
+        metrics: dict[str, ProbeMetric | None] | None = None,
     ):
         super().__init__(metrics)
-        if not isinstance(attack, Attack):
-            raise TypeError(
-                f"AttackProbe needs a robustlens Attack, got {type(attack).__name__}; for clean "
-                "accuracy use the clean probe instead of an attack probe without an attack"
-            )
         if target_mode not in TARGET_MODES:
             raise ValueError(f"unknown target_mode {target_mode!r}; valid: {', '.join(TARGET_MODES)}")
         if (target_mode == "none") == attack.targeted:
@@ -94,13 +89,11 @@ class AttackProbe(Probe):
         """Only bounded attacks have a budget at which a worst case over attacks is defined."""
         return isinstance(self.attack, BoundedAttack)
 
-    def describe(self) -> dict[str, Any]:
-        return {"type": type(self).__name__, "name": self.name, "target_mode": self.target_mode,
-                "target_class": self.target_class, "in_worst_case": self.in_worst_case,
-                "attack": self.attack.describe()}
+    def _describe_extra(self) -> dict[str, Any]:
+        return {"in_worst_case": self.in_worst_case}
 
     def _wants_inputs(self) -> bool:
-        return self.keep_inputs or any(getattr(m, "needs_inputs", False) for m in self.metrics.values())
+        return self.keep_inputs or self.metrics_need_inputs
 
     def run(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
         x, y, index = batch

@@ -42,11 +42,6 @@ from robustlens.utils.seeding import per_sample_randn, stream_id
 Source = Literal["generation", "reconstruction"]
 
 
-def _check_source(source: str) -> None:
-    if source not in ("generation", "reconstruction"):
-        raise ValueError(f"source must be 'generation' (LG*) or 'reconstruction' (LR*), got {source!r}")
-
-
 @contextlib.contextmanager
 def evaluating(*modules: nn.Module):
     """Eval mode and frozen parameters for the duration of a probe (restored afterwards)."""
@@ -77,12 +72,11 @@ class LatentProbe(Probe):
     def __init__(
         self,
         source: Source = "generation",
-        metrics: dict[str, ProbeMetric] | None = None,
+        metrics: dict[str, ProbeMetric | None] | None = None,
         max_images: Annotated[int, Field(ge=0)] = 16,
         train_images: SameRankTrainingImages | None = None,
     ):
         super().__init__(metrics)
-        _check_source(source)
         if train_images is not None and source != "reconstruction":
             raise ValueError("train_images applies to reconstruction probes (source: reconstruction) only")
         self.source = source
@@ -221,11 +215,10 @@ class LatentProbe(Probe):
     def _grid(self, images: dict[str, Tensor]) -> dict[str, Tensor]:
         return {k: v[: self.max_images].detach().cpu() for k, v in images.items()} if self.max_images else {}
 
-    def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": type(self).__name__, "source": self.source}
-        if self.source == "reconstruction":
-            out["images"] = "test" if self.train_images is None else "train (same class and rank)"
-        return out
+    def _describe_extra(self) -> dict[str, Any]:
+        if self.source != "reconstruction":
+            return {}
+        return {"images": "test" if self.train_images is None else "train (same class and rank)"}
 
 
 

@@ -27,8 +27,8 @@ from robustlens.metrics.base import ProbeMetric, ProbeOutput
 from robustlens.models.generators.base import Generator, decay_factor, scaled_l2
 from robustlens.utils.seeding import per_sample_randn, stream_id
 
-NonNegFloat = Annotated[float, Field(ge=0)]
-PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 PositiveInt = Annotated[int, Field(ge=1)]
 
 
@@ -68,13 +68,11 @@ class LatentNoiseProbe(LatentProbe):
         eps: NonNegFloat = 0.5,
         draws: PositiveInt = 10,
         source: Source = "reconstruction",
-        metrics: dict[str, ProbeMetric] | None = None,
+        metrics: dict[str, ProbeMetric | None] | None = None,
         max_images: Annotated[int, Field(ge=0)] = 16,
         train_images: SameRankTrainingImages | None = None,
     ):
         super().__init__(source, metrics, max_images, train_images)
-        if not (math.isfinite(eps) and eps >= 0):
-            raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
         self.eps, self.draws = float(eps), int(draws)
 
     def graphs_per_sample(self) -> float:
@@ -105,9 +103,6 @@ class LatentNoiseProbe(LatentProbe):
             values={"accuracy": rate},
             images=self._grid({"noisy": images.view(b, self.draws, *images.shape[1:])[:, 0]}),
         )
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "eps": self.eps, "draws": self.draws}
 
 
 class LatentAdversarialProbe(LatentProbe):
@@ -154,7 +149,7 @@ class LatentAdversarialProbe(LatentProbe):
         random_start: bool = True,
         eps: NonNegFloat = 1.0,
         faithful: bool = False,
-        metrics: dict[str, ProbeMetric] | None = None,
+        metrics: dict[str, ProbeMetric | None] | None = None,
         max_images: Annotated[int, Field(ge=0)] = 16,
         train_images: SameRankTrainingImages | None = None,
         min_search: Literal["fmn", "paper_a"] | None = None,
@@ -162,8 +157,6 @@ class LatentAdversarialProbe(LatentProbe):
         precision: Literal["float32", "bf16"] = "float32",
     ):
         super().__init__(source, metrics, max_images, train_images)
-        if precision not in ("float32", "bf16"):
-            raise ValueError(f"precision must be 'float32' or 'bf16', got {precision!r}")
         if faithful and precision != "float32":
             raise ValueError(
                 "precision=bf16 changes the search's numbers: a faithful run needs precision=float32 "
@@ -174,12 +167,6 @@ class LatentAdversarialProbe(LatentProbe):
                 "min_search=fmn is robustlens' own search, not the authors': with faithful=true use "
                 "min_search=paper_a (or leave it unset)"
             )
-        if min_search not in (None, "fmn", "paper_a"):
-            raise ValueError(f"min_search must be 'fmn' or 'paper_a', got {min_search!r}")
-        if mode not in ("any", "min"):
-            raise ValueError(f"mode must be 'any' (LAGA/LARA) or 'min' (LAGS/LARS), got {mode!r}")
-        if not (math.isfinite(rho) and rho > 0):
-            raise ValueError(f"rho must be a finite number > 0, got {rho!r}")
         self.mode, self.rho, self.steps, self.rel_step = mode, float(rho), int(steps), float(rel_step)
         self.restarts, self.random_start, self.eps, self.faithful = (
             int(restarts),
@@ -285,19 +272,6 @@ class LatentAdversarialProbe(LatentProbe):
             images=self._grid(grid),
         )
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            **super().describe(),
-            "mode": self.mode,
-            "rho": self.rho,
-            "steps": self.steps,
-            "rel_step": self.rel_step,
-            "restarts": self.restarts,
-            "random_start": self.random_start,
-            "eps": self.eps,
-            "decay": 1 - decay_factor(self.eps),
-            "faithful": self.faithful,
-            "search": "fmn" if self.uses_fmn else "paper_a",
-            **({"min_steps": self.min_steps} if self.uses_fmn else {}),
-            "precision": self.precision,
-        }
+    def _describe_extra(self) -> dict[str, Any]:
+        return {**super()._describe_extra(), "decay": 1 - decay_factor(self.eps),
+                "search": "fmn" if self.uses_fmn else "paper_a"}

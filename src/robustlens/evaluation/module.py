@@ -80,9 +80,7 @@ class EvaluationModule(L.LightningModule):
         #: the shortest time between two progress-bar updates (a search reports at every step)
         self.progress_interval_s = 0.2
         for probe in self.probes.values():
-            for metric in probe.metrics.values():
-                if hasattr(metric, "set_model"):
-                    metric.set_model(self.classifier)
+            probe.set_model(self.classifier)
         # NaN/Inf from either network stops the pass with the probe and sample named (robustlens.utils.finite)
         from robustlens.utils.finite import install_finite_check
 
