@@ -33,7 +33,7 @@ from robustlens.utils.probe_checkpoints import (
 log = logging.getLogger("robustlens")
 
 #: config keys that never change a probe's result (where files go, how the console looks)
-VOLATILE_KEYS = ("paths", "extras", "logger", "callbacks", "skip_if_complete", "tags")
+VOLATILE_KEYS = ("paths", "extras", "logger", "callbacks", "skip_if_complete", "tags", "note")
 
 
 def probe_fingerprints(cfg: DictConfig, names: list[str]) -> dict[str, str]:
