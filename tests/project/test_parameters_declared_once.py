@@ -35,13 +35,20 @@ ROOT = Path(__file__).resolve().parents[2]
 KINDS = (Attack, Probe, ProbeMetric)
 
 
+def _plain(value: Any) -> bool:
+    """A value a test can pass as it is: no object, interpolation or missing value."""
+    if isinstance(value, list):
+        return all(_plain(v) and not isinstance(v, list) for v in value)
+    return not isinstance(value, dict) and not (isinstance(value, str) and ("${" in value or value == "???"))
+
+
 def _targets(node: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     """``(target, plain keys)`` of every ``_target_`` node below ``node`` (a config as plain containers)."""
     if isinstance(node, dict):
         if "_target_" in node:
             yield str(node["_target_"]), {
                 str(k): v for k, v in node.items()
-                if not isinstance(v, dict | list) and not (isinstance(v, str) and ("${" in v or v == "???"))
+                if _plain(v)
             }
         for value in node.values():
             yield from _targets(value)
@@ -195,3 +202,20 @@ def test_cli_names_parameter_and_bound(tmp_path):
     assert run.returncode != 0
     assert words in run.stderr + run.stdout, run.stderr[-2000:]
     assert "Traceback" not in run.stderr
+
+
+def test_every_configured_metric_describes_itself_from_its_signature():
+    """results.json records a metric's parameters from the same signature that checks them."""
+    from robustlens.utils.signatures import parameter_names
+
+    metrics = {cls: plain for cls, plain in configured_classes().items() if issubclass(cls, ProbeMetric)}
+    assert len(metrics) >= 8
+    for cls, plain in metrics.items():
+        names = parameter_names(cls)
+        kwargs = {k: v for k, v in plain.items() if k in names and k != "_target_"}
+        if "num_classes" in names:
+            kwargs["num_classes"] = 3
+        described = cls(**kwargs).describe()
+        assert described["type"] == cls.__name__
+        assert set(names) <= set(described), (cls.__name__, names, described)
+        assert all(described[k] == v for k, v in kwargs.items()), (cls.__name__, kwargs, described)
