@@ -76,3 +76,16 @@ def test_default_hooks_do_nothing():
     probe.set_model(model)
     probe.set_memory_budget(1.0)
     assert (dict(vars(metric)), dict(vars(probe))) == before
+
+
+class _Recording(_Nothing):
+    def set_model(self, model) -> None:
+        self.__dict__["seen"] = model
+
+
+def test_the_evaluation_hands_the_model_to_every_metric_through_its_probe():
+    from robustlens.evaluation.module import EvaluationModule
+
+    metric, classifier = _Recording(), torch.nn.Linear(2, 2)
+    EvaluationModule(classifier=classifier, probes={"still": _Still(metrics={"m": metric})}, num_classes=2)
+    assert metric.__dict__["seen"] is classifier
