@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from robustlens.utils.resume import RESULTS_SCHEMA, write_results_atomic
+from robustlens.utils.results_file import RESULTS_SCHEMA, write_results_atomic
 
 
 def make_results(

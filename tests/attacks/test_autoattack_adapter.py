@@ -13,6 +13,7 @@ from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 
 from robustlens.attacks.autoattack import APGDCE, APGDT, AutoAttack
 from robustlens.attacks.base import AttackInputError
+from robustlens.utils.parameters import ParameterError
 from tests.attacks._attack_test_models import digits_data, trained_digits_mlp
 from tests.conftest import require_module
 
@@ -149,11 +150,11 @@ def test_caller_rng_untouched(digits):
 def test_bad_inputs():
     with pytest.raises(AttackInputError, match="bounds"):
         APGDCE(0.1, bounds=(-1.0, 1.0))
-    with pytest.raises(AttackInputError, match="eps"):
+    with pytest.raises(ParameterError, match="eps"):
         AutoAttack(-0.1)
-    with pytest.raises(AttackInputError, match="norm"):
+    with pytest.raises(ParameterError, match="norm"):
         APGDT(0.1, norm="l1")
-    with pytest.raises(AttackInputError, match="version"):
+    with pytest.raises(ParameterError, match="version"):
         AutoAttack(0.1, version="plus")
 
 

@@ -63,7 +63,7 @@ def test_bad_name_and_severity_errors_name_the_fix():
     with pytest.raises(ValueError, match="valid names: gaussian_noise"):
         Corruption("gausian_noise", 1)
     for bad in (0, 6, 2.5):
-        with pytest.raises(ValueError, match=r"1\.\.5"):
+        with pytest.raises(ValueError, match="severity"):
             Corruption("fog", bad)
 
 

@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from robustlens.attacks.base import AttackInputError
 from robustlens.attacks.fmn import FMN
 from robustlens.attacks.targets import random_target
+from robustlens.utils.parameters import ParameterError
 from tests.attacks._attack_test_models import digits_data, interior_points, linear_classifier, trained_digits_mlp
 
 DIM = 30
@@ -100,11 +100,11 @@ def test_never_adversarial_gives_inf_and_final_norm():
 
 
 def test_bad_parameters():
-    with pytest.raises(AttackInputError, match="norm"):
+    with pytest.raises(ParameterError, match="norm"):
         FMN(norm="l1")
-    with pytest.raises(AttackInputError, match="steps"):
+    with pytest.raises(ParameterError, match="steps"):
         FMN(steps=0)
-    with pytest.raises(AttackInputError, match="gamma"):
+    with pytest.raises(ParameterError, match="gamma"):
         FMN(gamma_init=1.5)
 
 

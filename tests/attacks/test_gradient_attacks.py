@@ -11,6 +11,7 @@ from robustlens.attacks.base import AttackInputError
 from robustlens.attacks.fgsm import FGSM
 from robustlens.attacks.pgd import PGD
 from robustlens.attacks.targets import random_target
+from robustlens.utils.parameters import ParameterError
 from tests.attacks._attack_test_models import digits_data, interior_points, linear_classifier, trained_digits_mlp
 
 DIM, K = 20, 4
@@ -186,12 +187,12 @@ def test_madry_training_call_signature(digits):
     ],
 )
 def test_bad_parameters_raise(kwargs, match):
-    with pytest.raises(AttackInputError, match=match):
+    with pytest.raises(ParameterError, match=match):
         PGD(**kwargs)
 
 
 def test_fgsm_bad_eps():
-    with pytest.raises(AttackInputError, match="eps"):
+    with pytest.raises(ParameterError, match="eps"):
         FGSM(-1.0)
 
 

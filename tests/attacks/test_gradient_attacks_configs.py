@@ -3,7 +3,6 @@ parameters, and give the literature's defaults."""
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import hydra.utils
@@ -15,6 +14,7 @@ from robustlens.attacks.base import Attack
 from robustlens.evaluation.attack_probe import AttackProbe
 from robustlens.evaluation.probe import ProbeContext
 from robustlens.metrics.perturbation import NormStatistics
+from robustlens.utils.signatures import parameter_names
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 ATTACKS = ["fgsm", "pgd_linf", "pgd_l2", "pgd_linf_targeted", "apgd_ce", "apgd_t", "autoattack",
@@ -26,7 +26,7 @@ def test_attack_config_instantiates_with_signature_keys(name):
     cfg = OmegaConf.load(CONF / "attack" / f"{name}.yaml")
     attack = hydra.utils.instantiate(cfg)
     assert isinstance(attack, Attack)
-    params = inspect.signature(type(attack).__init__).parameters
+    params = parameter_names(type(attack))
     assert set(cfg) - {"_target_"} <= set(params), "config keys must be constructor parameters"
 
 

@@ -10,8 +10,8 @@ from hydra.utils import get_object, instantiate
 from omegaconf import OmegaConf
 
 from robustlens.config.locate import config_dir
+from robustlens.config.top_level import top_level_keys
 from robustlens.config.validate import validate_config
-from robustlens.tasks.common import TOP_LEVEL_KEYS
 from tests.hydra_utils import REPO_ROOT, compose_config
 
 CONF = config_dir()
@@ -24,7 +24,7 @@ def options(group: str) -> list[str]:
 def test_primary_configs_compose_and_validate(tmp_path: Path) -> None:
     for name in ("train", "evaluate"):
         cfg = compose_config(name, [], tmp_path)
-        validate_config(cfg, TOP_LEVEL_KEYS)
+        validate_config(cfg, top_level_keys())
 
 
 #: options that need values only the user knows (tests/data writes their files and loads them)
@@ -35,7 +35,7 @@ _DATA_OVERRIDES = {"imagefolder": ["data.folder=my_images", "data.num_classes=3"
 def test_data_options(option: str, tmp_path: Path, shared_data: Path) -> None:
     overrides = [f"data={option}", f"paths.data_dir={shared_data}", *_DATA_OVERRIDES.get(option, [])]
     cfg = compose_config("train", overrides, tmp_path)
-    validate_config(cfg, TOP_LEVEL_KEYS)
+    validate_config(cfg, top_level_keys())
     assert isinstance(cfg.data.num_classes, int) and cfg.data.num_classes >= 2
     if option == "imagefolder":
         return  # reads its class folders when built: tests/data/test_file_datamodules.py
@@ -59,7 +59,7 @@ def test_classifier_options(option: str, tmp_path: Path, shared: Path) -> None:
 
     overrides = [f"classifier={option}", f"paths.shared_dir={shared}", *_SOURCES.get(option, [])]
     cfg = compose_config("train", overrides, tmp_path)
-    validate_config(cfg, TOP_LEVEL_KEYS)
+    validate_config(cfg, top_level_keys())
     if option in _SOURCES:
         assert cfg.classifier.num_classes == cfg.data.num_classes
         return
@@ -78,7 +78,7 @@ def test_train_groups(group: str, tmp_path: Path) -> None:
 
     for option in options(group):
         cfg = compose_config("train", [f"{group}={option}"], tmp_path)
-        validate_config(cfg, TOP_LEVEL_KEYS)
+        validate_config(cfg, top_level_keys())
         node = cfg.get(group)
         if not node:
             continue
@@ -94,21 +94,21 @@ def test_train_groups(group: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("option", options("trainer"))
 def test_trainer_options(option: str, tmp_path: Path) -> None:
     cfg = compose_config("train", [f"trainer={option}"], tmp_path)
-    validate_config(cfg, TOP_LEVEL_KEYS)
+    validate_config(cfg, top_level_keys())
     if cfg.trainer.accelerator == "cpu":
         instantiate(cfg.trainer)
 
 
 @pytest.mark.parametrize("option", options("debug"))
 def test_debug_options(option: str, tmp_path: Path) -> None:
-    validate_config(compose_config("train", [f"debug={option}"], tmp_path), TOP_LEVEL_KEYS)
+    validate_config(compose_config("train", [f"debug={option}"], tmp_path), top_level_keys())
 
 
 @pytest.mark.parametrize("option", options("experiment"))
 def test_experiment_options(option: str, tmp_path: Path) -> None:
     task = OmegaConf.load(CONF / "experiment" / f"{option}.yaml").get("task_name", "train")
     config_name = "evaluate" if "evaluate" in str(task) else "train"
-    validate_config(compose_config(config_name, [f"experiment={option}"], tmp_path), TOP_LEVEL_KEYS)
+    validate_config(compose_config(config_name, [f"experiment={option}"], tmp_path), top_level_keys())
 
 
 @pytest.mark.parametrize("option", options("evaluation"))
@@ -116,7 +116,7 @@ def test_evaluation_options(option: str, tmp_path: Path, shared: Path) -> None:
     from robustlens.tasks.evaluate import build_probes
 
     cfg = compose_config("evaluate", [f"evaluation={option}", f"paths.shared_dir={shared}"], tmp_path)
-    validate_config(cfg, TOP_LEVEL_KEYS)
+    validate_config(cfg, top_level_keys())
     if cfg.evaluation and cfg.evaluation.get("probes"):
         probes = build_probes(cfg, num_classes=10)
         assert probes
@@ -129,7 +129,7 @@ def test_probe_options(option: str, tmp_path: Path, shared: Path) -> None:
     cfg = compose_config(
         "evaluate", ["evaluation=none", f"+probe@evaluation.probes.p={option}", f"paths.shared_dir={shared}"], tmp_path
     )
-    validate_config(cfg, TOP_LEVEL_KEYS)
+    validate_config(cfg, top_level_keys())
     assert "p" in build_probes(cfg, num_classes=10)
 
 
@@ -166,7 +166,7 @@ def test_paper_experiments_compose_and_validate(path: Path, tmp_path: Path, shar
     task = "evaluate" if "robustlens evaluate" in path.read_text() else "train"
     search = f"hydra.searchpath=[file://{path.parents[1]}]"
     cfg = compose_config(task, [search, f"experiment={path.stem}", f"paths.shared_dir={shared}"], tmp_path)
-    validate_config(cfg, TOP_LEVEL_KEYS)
+    validate_config(cfg, top_level_keys())
     from robustlens.tasks.evaluate import build_probes
 
     assert build_probes(cfg, num_classes=int(cfg.data.num_classes))  # CelebA/LSUN: 2, ImageNet: 1000

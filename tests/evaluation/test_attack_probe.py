@@ -11,6 +11,7 @@ from robustlens.attacks.pgd import PGD
 from robustlens.evaluation.attack_probe import AttackProbe
 from robustlens.evaluation.probe import ProbeContext
 from robustlens.metrics.perturbation import NormStatistics, RobustAccuracyCurve
+from robustlens.utils.parameters import ParameterError
 
 DIM, K, N = 16, 4, 24
 
@@ -116,7 +117,7 @@ def test_minimal_norms_reach_the_curve_through_norm_and_success(setup):
 
 
 def test_refuses_missing_attack_and_mismatched_mode():
-    with pytest.raises(TypeError, match="clean probe"):
+    with pytest.raises(ParameterError, match="attack = None: Input should be an instance of Attack"):
         AttackProbe(None)
     with pytest.raises(ValueError, match="targeted"):
         AttackProbe(PGD(0.1, 0.01, 1), target_mode="random")

@@ -11,8 +11,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from robustlens.evaluation.module import EvaluationModule
 from robustlens.evaluation.probe import Probe
-from robustlens.evaluation.progress import format_progress, progress_reporter, report_progress
 from robustlens.metrics.base import ProbeOutput
+from robustlens.utils.progress import format_progress, progress_reporter, report_progress
 
 
 def test_the_text_and_the_routing() -> None:

@@ -14,7 +14,7 @@ import pytest
 from robustlens.tasks.common import task_wrapper
 from robustlens.tasks.evaluate import evaluate
 from robustlens.tasks.train import train
-from robustlens.utils.resume import UntrustedFileWarning
+from robustlens.utils.io import UntrustedFileWarning
 from tests.faults.helpers import EVAL_FAST, finished_units, lost_units, metrics_of, same_metrics
 from tests.hydra_utils import compose_config
 
@@ -103,7 +103,7 @@ def test_a_damaged_training_checkpoint_is_named_and_never_resumed_from(
 
 def test_a_corrupt_results_file_is_reported_by_report_not_taken_as_a_result(tmp_path: Path, fault_ledger) -> None:
     from robustlens.report.collect import gather_jobs
-    from robustlens.utils.resume import write_results_atomic
+    from robustlens.utils.results_file import write_results_atomic
     from tests.results_files import make_results
 
     write_results_atomic(tmp_path / "0", make_results({"clean/accuracy": 0.5}))

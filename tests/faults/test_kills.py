@@ -113,7 +113,7 @@ def test_kill9_of_an_evaluate_multirun_at_random_moments_then_the_same_command(
 KILL_DURING_WRITE = r"""
 import os, signal, sys
 from robustlens.utils import io
-from robustlens.utils.resume import write_results_atomic
+from robustlens.utils.results_file import write_results_atomic
 from tests.results_files import make_results
 
 def die(fd):  # the data is in the temp file, the rename has not happened: the moment of a kill mid-write
@@ -125,7 +125,7 @@ write_results_atomic(sys.argv[1], make_results({"clean/accuracy": 0.25}))
 
 
 def test_kill9_while_results_are_written_leaves_the_previous_file_intact(tmp_path: Path, fault_ledger) -> None:
-    from robustlens.utils.resume import job_is_complete, read_results, write_results_atomic
+    from robustlens.utils.results_file import job_is_complete, read_results, write_results_atomic
     from tests.results_files import make_results
 
     write_results_atomic(tmp_path, make_results({"clean/accuracy": 0.75}))

@@ -44,5 +44,5 @@ def test_every_metric_file_is_covered():
 
 def test_bad_config_value_names_the_fix():
     cfg = metric_config("cfps", num_classes=1)
-    with pytest.raises(Exception, match="num_classes must be an int >= 2"):
+    with pytest.raises(Exception, match="num_classes = 1: Input should be greater than or equal to 2"):
         hydra.utils.instantiate(cfg)

@@ -166,7 +166,7 @@ def test_compute_without_samples_is_nan_and_bad_options_fail_early():
     assert torch.isnan(res["centroid_distance"]).all() and torch.isnan(res["nearest_centroid_accuracy"])
     with pytest.raises(ValueError, match="capture"):
         LatentStructure(num_classes=3, capture="inputs")
-    with pytest.raises(ValueError, match="pca, tsne, umap or none"):
+    with pytest.raises(ValueError, match="embedding = 'mds': Input should be 'pca', 'tsne', 'umap' or 'none'"):
         LatentStructure(num_classes=3, embedding="mds")
 
 

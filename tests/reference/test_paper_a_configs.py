@@ -16,7 +16,7 @@ from robustlens.attacks.faithful import faithful_procedure
 from robustlens.attacks.noise import GaussianNoise
 from robustlens.config.validate import ConfigValidationError, validate_config
 from robustlens.data.training_images import SameRankTrainingImages
-from robustlens.evaluation.latent_probes import LatentProbe
+from robustlens.evaluation.latent_probe_base import LatentProbe
 from robustlens.tasks.evaluate import build_probes
 from tests.hydra_utils import REPO_ROOT, compose_config
 

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from robustlens.report import gather, gather_jobs, incomplete, matrices, split_key, wide, write_tidy
-from robustlens.utils.resume import write_json_atomic, write_results_atomic
+from robustlens.utils.io import write_json_atomic
+from robustlens.utils.results_file import write_results_atomic
 from tests.results_files import make_results, write_job
 
 

@@ -14,7 +14,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from robustlens.report import gather, incomplete
-from robustlens.utils.resume import job_is_complete
+from robustlens.utils.results_file import job_is_complete
 from tests.conftest import require_module
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +79,7 @@ def test_submitit_local_runs_a_job(tmp_path):
 @pytest.mark.slow  # ~60 s on a loaded 2-core machine (5 sequential trials, 2 sweeps)
 def test_optuna_study_continues_after_interruption(tmp_path):
     optuna = require_module("optuna")
-    from robustlens.utils.resume import optuna_storage
+    from robustlens.utils.optuna_storage import optuna_storage
 
     sweep = tmp_path / "optuna"
     common = ("hparams_search=mnist_optuna", "hydra.sweeper.sampler.n_startup_trials=2")
@@ -114,5 +114,5 @@ def test_launcher_and_optuna_configs_compose():
     assert "LocalLauncher" in local.hydra.launcher._target_
     sweeper = opt.hydra.sweeper
     assert "OptunaSweeper" in sweeper._target_ and sweeper.direction == "maximize"
-    assert sweeper.storage._target_ == "robustlens.utils.resume.optuna_storage"
+    assert sweeper.storage._target_ == "robustlens.utils.optuna_storage.optuna_storage"
     assert sweeper.study_name == "mnist_optuna" and "training.optimizer.lr" in sweeper.params

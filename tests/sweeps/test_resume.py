@@ -6,15 +6,14 @@ import json
 
 import pytest
 
-from robustlens.utils.resume import (
+from robustlens.utils.io import write_json_atomic
+from robustlens.utils.probe_checkpoints import completed_probes, write_probe_checkpoint
+from robustlens.utils.results_file import (
     ResultsFileError,
-    completed_probes,
     job_is_complete,
     job_state,
     load_complete_results,
     read_results,
-    write_json_atomic,
-    write_probe_checkpoint,
     write_results_atomic,
 )
 from tests.results_files import make_results

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from hydra.errors import MissingConfigException
 
+from robustlens.config.top_level import top_level_keys
 from robustlens.config.validate import ConfigValidationError, validate_config
-from robustlens.tasks.common import TOP_LEVEL_KEYS, task_wrapper
+from robustlens.tasks.common import task_wrapper
 from robustlens.tasks.evaluate import evaluate, load_classifier
 from tests.hydra_utils import compose_config, run_cli
 
@@ -54,7 +55,7 @@ def test_bad_config_is_refused_with_a_message_naming_key_and_choices(
 ) -> None:
     cfg = compose_config("train", overrides, tmp_path)
     with pytest.raises(ConfigValidationError) as error:
-        validate_config(cfg, TOP_LEVEL_KEYS)
+        validate_config(cfg, top_level_keys())
     for text in expected:
         assert text in str(error.value)
 
@@ -76,7 +77,7 @@ def test_bad_config_is_refused_with_a_message_naming_key_and_choices(
 def test_bad_evaluate_and_probe_parameters_are_refused(tmp_path: Path, overrides: list[str], expected: list[str]) -> None:
     cfg = compose_config("evaluate", overrides, tmp_path)
     with pytest.raises(ConfigValidationError) as error:
-        validate_config(cfg, TOP_LEVEL_KEYS)
+        validate_config(cfg, top_level_keys())
     for text in expected:
         assert text in str(error.value)
 
@@ -89,7 +90,7 @@ def test_several_problems_are_reported_in_one_message(tmp_path: Path) -> None:
         tmp_path,
     )
     with pytest.raises(ConfigValidationError) as error:
-        validate_config(cfg, TOP_LEVEL_KEYS)
+        validate_config(cfg, top_level_keys())
     assert len(error.value.problems) == 3, error.value.problems  # the un-importable target hides its eps
     message = str(error.value)
     for text in ("unknown top-level key 'fooo'", "data.bach_size: unknown key",

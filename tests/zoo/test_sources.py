@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from robustlens.config.top_level import top_level_keys
 from robustlens.config.validate import validate_config
 from robustlens.models.classifiers.sources import ModelSourceError, ZooClassifier
-from robustlens.tasks.common import TOP_LEVEL_KEYS
 from robustlens.tasks.evaluate import load_classifier
 from tests.conftest import require_module
 from tests.hydra_utils import compose_config
@@ -25,7 +25,7 @@ MEAN, STD = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
 def classifier_from(tmp_path: Path, overrides: list[str]):
     """The classifier as `robustlens evaluate` loads it (its errors unwrapped from Hydra's)."""
     cfg = compose_config("evaluate", [*FAST, *overrides], tmp_path / "compose")
-    validate_config(cfg, TOP_LEVEL_KEYS)
+    validate_config(cfg, top_level_keys())
     return load_classifier(cfg)
 
 

@@ -29,7 +29,6 @@ from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 from pydantic import Field
 from torch import Tensor, nn
 
-from robustlens.attacks import _steps
 from robustlens.attacks.base import AttackInputError, BoundedAttack, predict
 
 _REF_NORM = {"linf": "Linf", "l2": "L2"}
@@ -53,9 +52,6 @@ class _ReferenceAttack(BoundedAttack):
         seed: int = 0,
         bounds: tuple[float, float] = (0.0, 1.0),
     ):
-        _steps.check_choice(norm, _steps.GRADIENT_NORMS, f"norm for {type(self).__name__}")
-        if not float(eps) >= 0:
-            raise AttackInputError(f"eps must be >= 0, got {eps!r}")
         if tuple(float(b) for b in bounds) != (0.0, 1.0):
             raise AttackInputError(
                 "pyautoattack works on [0, 1] inputs only: use bounds (0, 1) and put any "
@@ -88,7 +84,24 @@ class _ReferenceAttack(BoundedAttack):
         return x_adv.to(x.dtype), budget, {}
 
 
-class APGDCE(_ReferenceAttack):
+class _APGD(_ReferenceAttack):
+    """The parameters both APGD variants share (steps, restarts, rho), declared once."""
+
+    def __init__(
+        self,
+        eps: Annotated[float, Field(ge=0)],
+        norm: Literal["linf", "l2"] = "linf",
+        steps: Annotated[int, Field(ge=1)] = 100,
+        restarts: Annotated[int, Field(ge=1)] = 1,
+        rho: Annotated[float, Field(gt=0, lt=1)] = 0.75,
+        seed: int = 0,
+        bounds: tuple[float, float] = (0.0, 1.0),
+    ):
+        super().__init__(eps=eps, norm=norm, seed=seed, bounds=bounds)
+        self.steps, self.restarts, self.rho = int(steps), int(restarts), float(rho)
+
+
+class APGDCE(_APGD):
     """APGD on the cross-entropy loss (reference ``APGDAttack(loss='ce')``).
 
     Paper: Croce & Hein, *Reliable Evaluation of Adversarial Robustness with an Ensemble of
@@ -111,21 +124,6 @@ class APGDCE(_ReferenceAttack):
     name = "apgd_ce"
     reference_name = "pyautoattack.autopgd_base.APGDAttack(loss='ce')"
 
-    def __init__(
-        self,
-        eps: Annotated[float, Field(ge=0)],
-        norm: Literal["linf", "l2"] = "linf",
-        steps: Annotated[int, Field(ge=1)] = 100,
-        restarts: Annotated[int, Field(ge=1)] = 1,
-        rho: Annotated[float, Field(gt=0, lt=1)] = 0.75,
-        seed: int = 0,
-        bounds: tuple[float, float] = (0.0, 1.0),
-    ):
-        super().__init__(eps=eps, norm=norm, seed=seed, bounds=bounds)
-        if int(steps) < 1 or int(restarts) < 1:
-            raise AttackInputError("steps and restarts must be >= 1")
-        self.steps, self.restarts, self.rho = int(steps), int(restarts), float(rho)
-
     def _query_budget(self, num_classes: int) -> int:
         return self.steps * self.restarts
 
@@ -141,7 +139,7 @@ class APGDCE(_ReferenceAttack):
         return self.reference(model, x.device).perturb(x, y)
 
 
-class APGDT(_ReferenceAttack):
+class APGDT(_APGD):
     """APGD on the targeted DLR loss over the top ``target_classes`` other classes
     (reference ``APGDAttack_targeted``).
 
@@ -167,21 +165,9 @@ class APGDT(_ReferenceAttack):
     name = "apgd_t"
     reference_name = "pyautoattack.autopgd_base.APGDAttack_targeted"
 
-    def __init__(
-        self,
-        eps: Annotated[float, Field(ge=0)],
-        norm: Literal["linf", "l2"] = "linf",
-        steps: Annotated[int, Field(ge=1)] = 100,
-        target_classes: Annotated[int, Field(ge=1)] = 9,
-        restarts: Annotated[int, Field(ge=1)] = 1,
-        rho: Annotated[float, Field(gt=0, lt=1)] = 0.75,
-        seed: int = 0,
-        bounds: tuple[float, float] = (0.0, 1.0),
-    ):
-        super().__init__(eps=eps, norm=norm, seed=seed, bounds=bounds)
-        if int(steps) < 1 or int(restarts) < 1 or int(target_classes) < 1:
-            raise AttackInputError("steps, restarts and target_classes must be >= 1")
-        self.steps, self.restarts, self.rho = int(steps), int(restarts), float(rho)
+    def __init__(self, eps: Annotated[float, Field(ge=0)], *,
+                 target_classes: Annotated[int, Field(ge=1)] = 9, **apgd: Any):
+        super().__init__(eps, **apgd)
         self.target_classes = int(target_classes)
 
     def _query_budget(self, num_classes: int) -> int:
@@ -238,7 +224,6 @@ class AutoAttack(_ReferenceAttack):
         bounds: tuple[float, float] = (0.0, 1.0),
     ):
         super().__init__(eps=eps, norm=norm, seed=seed, bounds=bounds)
-        _steps.check_choice(version, ("standard",), "AutoAttack version")
         self.version = version
         self.batch_size = int(batch_size)
 
@@ -273,9 +258,9 @@ class AutoAttack(_ReferenceAttack):
 
 
 def _report_stages(aa: pyautoattack.AutoAttack) -> None:
-    """Report each stage of the ensemble (``apgd-t 2/4``) through :mod:`robustlens.evaluation.progress`:
+    """Report each stage of the ensemble (``apgd-t 2/4``) through :mod:`robustlens.utils.progress`:
     one batch of AutoAttack runs for minutes, and the stage is the only progress there is to show."""
-    from robustlens.evaluation.progress import report_progress
+    from robustlens.utils.progress import report_progress
 
     stages = list(aa.attacks_to_run)
 

@@ -24,7 +24,8 @@ get it wrong on its own:
 * success is *never* taken from the attack's own book-keeping: it is re-checked by a
   fresh forward pass on exactly the returned inputs (``AttackResult.success``), and the
   norm is measured on exactly those inputs;
-* ``describe()``: every constructor parameter, read from the signature, for results.json.
+* constructor arguments checked against the signature, and ``describe()``: every constructor
+  parameter, read from the signature, for results.json (:mod:`robustlens.utils.parameters`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from robustlens.utils.signatures import parameter_names
+from robustlens.utils.parameters import Configurable
 
 Norm = Literal["linf", "l2", "l1", "scaled_l2", "none"]
 KNOWN_NORMS: tuple[str, ...] = ("linf", "l2", "l1", "scaled_l2", "none")
@@ -196,24 +197,15 @@ def outside_bounds(x: Tensor, bounds: tuple[float, float]) -> Tensor:
     return (flat.amin(dim=1) < bounds[0]) | (flat.amax(dim=1) > bounds[1])
 
 
-def _plain(value: Any) -> Any:
-    """A JSON-friendly copy of a parameter value (tuples become lists)."""
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, Tensor):
-        return value.tolist()
-    return value
-
-
-class Attack(abc.ABC):
+class Attack(Configurable, abc.ABC):
     """Root of every attack kind: subclasses implement :meth:`_perturb`; callers use
     ``attack(model, x, y[, target], index=...)``. Subclass one of :class:`BoundedAttack`,
     :class:`MinimalNormAttack` or :class:`Perturbation`, never this class directly.
 
     Every constructor argument must be stored under its own name (an attribute or a
-    property): :meth:`describe` reads them back through the constructor's signature.
+    property): :meth:`describe` reads them back through the constructor's signature, and the
+    arguments are checked against that signature's types and bounds before the constructor runs
+    (:class:`~robustlens.utils.parameters.Configurable`), from a config and from Python alike.
 
     Args:
         norm: the norm the perturbation is measured in (``none`` for non-additive ones).
@@ -227,12 +219,8 @@ class Attack(abc.ABC):
     kind: ClassVar[str] = "attack"
     #: whether this attack needs input gradients (False: pure perturbation, no grad work)
     uses_gradients: ClassVar[bool] = True
-    #: constructor arguments stored under another attribute name (``describe`` reads these)
-    parameter_attributes: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, norm: str = "linf", bounds: tuple[float, float] = (0.0, 1.0), targeted: bool = False):
-        if norm not in KNOWN_NORMS:
-            raise AttackInputError(f"unknown norm {norm!r}; valid norms: {', '.join(KNOWN_NORMS)}")
+    def __init__(self, norm: Norm = "linf", bounds: tuple[float, float] = (0.0, 1.0), targeted: bool = False):
         self.norm = norm
         self.bounds = (float(bounds[0]), float(bounds[1]))
         self.targeted = targeted
@@ -246,21 +234,8 @@ class Attack(abc.ABC):
     def describe(self) -> dict[str, Any]:
         """Every constructor parameter (read from the signature) plus the kind and library,
         recorded with the results."""
-        params: dict[str, Any] = {}
-        for pname in parameter_names(type(self)):
-            attr = self.parameter_attributes.get(pname, pname)
-            if not hasattr(self, attr):
-                raise AttributeError(
-                    f"{type(self).__name__} does not store its constructor argument {pname!r}: "
-                    f"keep it as self.{pname} (or name the attribute in parameter_attributes)"
-                )
-            params[pname] = _plain(getattr(self, attr))
         return {"type": type(self).__name__, "kind": self.kind, "library": "robustlens",
-                **params, **self._describe_extra()}
-
-    def _describe_extra(self) -> dict[str, Any]:
-        """Facts beyond the parameters (library versions of a reference implementation)."""
-        return {}
+                **self.parameters(), **self._describe_extra()}
 
     def _budget(self) -> float | None:
         """The budget checked at entry (bounded attacks only)."""

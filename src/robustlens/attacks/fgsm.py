@@ -13,7 +13,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from robustlens.attacks import _steps
-from robustlens.attacks.base import AttackInputError, BoundedAttack
+from robustlens.attacks.base import BoundedAttack
 
 
 class FGSM(BoundedAttack):
@@ -43,9 +43,6 @@ class FGSM(BoundedAttack):
         targeted: bool = False,
         bounds: tuple[float, float] = (0.0, 1.0),
     ):
-        if not float(eps) >= 0:
-            raise AttackInputError(f"eps must be >= 0, got {eps!r}")
-        _steps.check_choice(loss, _steps.LOSSES, "loss")
         super().__init__(norm="linf", bounds=bounds, targeted=targeted)
         self.eps = float(eps)
         self.loss = loss

@@ -37,7 +37,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from robustlens.attacks import _steps
-from robustlens.attacks.base import AttackInputError, MinimalNormAttack
+from robustlens.attacks.base import MinimalNormAttack
 
 _DUAL = {"linf": 1.0, "l2": 2.0}
 _P = {"linf": float("inf"), "l2": 2.0}
@@ -82,18 +82,10 @@ class FMN(MinimalNormAttack):
         targeted: bool = False,
         bounds: tuple[float, float] = (0.0, 1.0),
     ):
-        _steps.check_choice(norm, _steps.GRADIENT_NORMS, "norm for FMN")
-        if int(steps) < 1:
-            raise AttackInputError(f"steps must be >= 1, got {steps!r}")
-        for name, g in (("gamma_init", gamma_init), ("gamma_final", gamma_final)):
-            if not 0 < g < 1:
-                raise AttackInputError(f"{name} must lie in (0, 1), got {g!r}")
         super().__init__(norm=norm, bounds=bounds, targeted=targeted)
         self.steps = int(steps)
         self.alpha_init = float(alpha_init) if alpha_init is not None else _ALPHA_INIT[norm]
         self.alpha_final = float(alpha_final) if alpha_final is not None else self.alpha_init / 100
-        if self.alpha_init <= 0 or self.alpha_final <= 0:
-            raise AttackInputError("alpha_init and alpha_final must be > 0")
         self.gamma_init = float(gamma_init)
         self.gamma_final = float(gamma_final)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -92,27 +92,47 @@ def adjust_contrast(x: Tensor, factor: Tensor) -> Tensor:
 
 
 class NaturalPerturbation(Perturbation, abc.ABC):
-    """Worst case of a parametrised transform over ``num`` values per sample (module docstring)."""
+    """Worst case of a parametrised transform over ``num`` values per sample (module docstring).
+
+    Subclasses declare their range parameters (``max_degrees``, ...), call :meth:`searches` with
+    the range, and set :attr:`transform`; the search parameters are declared once, here.
+
+    Args:
+        mode: ``'grid'`` (fixed grid, mildest first) or ``'random'`` (per-sample draws).
+        num: values tried per sample (default: the subclass's ``default_num``).
+        seed: seed of the per-sample draws (``mode='random'``).
+        batch_size: largest number of transformed images sent to the model at once.
+    """
 
     #: parameters per value (2 for translation)
-    param_dim: int = 1
+    param_dim: ClassVar[int] = 1
+    #: the parameter value that leaves an image unchanged (the grid is searched mildest first)
+    identity: ClassVar[float] = 0.0
+    #: values tried per sample when ``num`` is not given
+    default_num: ClassVar[int] = 21
 
     def __init__(
-        self, low: float, high: float, identity: float, mode: Mode, num: int, seed: int, batch_size: int
+        self,
+        mode: Mode = "grid",
+        num: Annotated[int, Field(ge=1)] | None = None,
+        seed: int = 0,
+        batch_size: Annotated[int, Field(ge=1)] = 1024,
     ):
-        if mode not in ("grid", "random"):
-            raise ValueError(f"mode must be 'grid' or 'random', got {mode!r}")
-        if int(num) != num or num < 1:
-            raise ValueError(f"num must be an integer >= 1, got {num!r}")
-        if not low <= high:
-            raise ValueError(f"the range is empty: low={low} > high={high}")
         super().__init__(norm="none")
-        self.low, self.high, self.identity = float(low), float(high), float(identity)
-        self.mode, self.num, self.seed, self.batch_size = mode, int(num), seed, batch_size
+        self.mode, self.num, self.seed = mode, int(num or self.default_num), seed
+        self.batch_size = batch_size
+        self.low = self.high = self.identity
 
     @abc.abstractmethod
     def transform(self, x: Tensor, param: Tensor) -> Tensor:
-        """Apply the transform with one parameter value per sample (``[B]`` or ``[B, 2]``)."""
+        """Apply the transform with one parameter value per sample (``[B]`` or ``[B, 2]``);
+        a subclass sets it to its function (``transform = staticmethod(rotate)``)."""
+
+    def searches(self, low: float, high: float) -> None:
+        """Set the range of parameter values searched (a subclass's own parameters give it)."""
+        if not low <= high:
+            raise ValueError(f"the range is empty: low={low} > high={high}")
+        self.low, self.high = float(low), float(high)
 
     def grid(self) -> Tensor:
         """The grid values ``[V]`` (or ``[V, 2]``), mildest first."""
@@ -174,27 +194,17 @@ class Rotation(NaturalPerturbation):
 
     Args:
         max_degrees: largest rotation, in degrees.
-        mode: ``'grid'`` (fixed grid, mildest first) or ``'random'`` (per-sample draws).
-        num: values tried per sample.
-        seed: seed of the per-sample draws (``mode='random'``).
-        batch_size: largest number of transformed images sent to the model at once.
+        mode, num, seed, batch_size: the search (:class:`NaturalPerturbation`).
     """
 
     name = "rotation"
+    default_num = 31
+    transform = staticmethod(rotate)
 
-    def __init__(
-        self,
-        max_degrees: Annotated[float, Field(ge=0)],
-        mode: Mode = "grid",
-        num: Annotated[int, Field(ge=1)] = 31,
-        seed: int = 0,
-        batch_size: Annotated[int, Field(ge=1)] = 1024,
-    ):
-        super().__init__(-max_degrees, max_degrees, 0.0, mode, num, seed, batch_size)
+    def __init__(self, max_degrees: Annotated[float, Field(ge=0)], **search: Any):
+        super().__init__(**search)
         self.max_degrees = float(max_degrees)
-
-    def transform(self, x: Tensor, param: Tensor) -> Tensor:
-        return rotate(x, param)
+        self.searches(-self.max_degrees, self.max_degrees)
 
 
 class Translation(NaturalPerturbation):
@@ -211,28 +221,19 @@ class Translation(NaturalPerturbation):
 
     Args:
         max_pixels: largest shift per axis, in pixels.
-        mode: ``'grid'`` (fixed grid, mildest first) or ``'random'`` (per-sample draws).
-        num: values tried per sample per axis (the grid has ``num²`` points; ``num = 2*max_pixels + 1`` gives every integer shift).
-        seed: seed of the per-sample draws (``mode='random'``).
-        batch_size: largest number of transformed images sent to the model at once.
+        mode, num, seed, batch_size: the search (:class:`NaturalPerturbation`); ``num`` values per
+            axis (the grid has ``num²`` points; ``num = 2*max_pixels + 1`` gives every integer shift).
     """
 
     name = "translation"
     param_dim = 2
+    default_num = 7
+    transform = staticmethod(translate)
 
-    def __init__(
-        self,
-        max_pixels: Annotated[float, Field(ge=0)],
-        mode: Mode = "grid",
-        num: Annotated[int, Field(ge=1)] = 7,
-        seed: int = 0,
-        batch_size: Annotated[int, Field(ge=1)] = 1024,
-    ):
-        super().__init__(-max_pixels, max_pixels, 0.0, mode, num, seed, batch_size)
+    def __init__(self, max_pixels: Annotated[float, Field(ge=0)], **search: Any):
+        super().__init__(**search)
         self.max_pixels = float(max_pixels)
-
-    def transform(self, x: Tensor, param: Tensor) -> Tensor:
-        return translate(x, param)
+        self.searches(-self.max_pixels, self.max_pixels)
 
 
 class Scaling(NaturalPerturbation):
@@ -249,30 +250,18 @@ class Scaling(NaturalPerturbation):
     Args:
         min_scale: smallest factor (> 0; < 1 shrinks).
         max_scale: largest factor.
-        mode: ``'grid'`` (fixed grid, mildest first) or ``'random'`` (per-sample draws).
-        num: values tried per sample.
-        seed: seed of the per-sample draws (``mode='random'``).
-        batch_size: largest number of transformed images sent to the model at once.
+        mode, num, seed, batch_size: the search (:class:`NaturalPerturbation`).
     """
 
     name = "scaling"
+    identity = 1.0
+    transform = staticmethod(scale)
 
-    def __init__(
-        self,
-        min_scale: Annotated[float, Field(gt=0)],
-        max_scale: Annotated[float, Field(gt=0)],
-        mode: Mode = "grid",
-        num: Annotated[int, Field(ge=1)] = 21,
-        seed: int = 0,
-        batch_size: Annotated[int, Field(ge=1)] = 1024,
-    ):
-        if not min_scale > 0:
-            raise ValueError(f"min_scale must be > 0, got {min_scale!r}")
-        super().__init__(min_scale, max_scale, 1.0, mode, num, seed, batch_size)
+    def __init__(self, min_scale: Annotated[float, Field(gt=0)], max_scale: Annotated[float, Field(gt=0)],
+                 **search: Any):
+        super().__init__(**search)
         self.min_scale, self.max_scale = float(min_scale), float(max_scale)
-
-    def transform(self, x: Tensor, param: Tensor) -> Tensor:
-        return scale(x, param)
+        self.searches(self.min_scale, self.max_scale)
 
 
 class Brightness(NaturalPerturbation):
@@ -288,27 +277,16 @@ class Brightness(NaturalPerturbation):
 
     Args:
         max_delta: largest shift, in [0,1] intensity units.
-        mode: ``'grid'`` (fixed grid, mildest first) or ``'random'`` (per-sample draws).
-        num: values tried per sample.
-        seed: seed of the per-sample draws (``mode='random'``).
-        batch_size: largest number of transformed images sent to the model at once.
+        mode, num, seed, batch_size: the search (:class:`NaturalPerturbation`).
     """
 
     name = "brightness"
+    transform = staticmethod(adjust_brightness)
 
-    def __init__(
-        self,
-        max_delta: Annotated[float, Field(ge=0)],
-        mode: Mode = "grid",
-        num: Annotated[int, Field(ge=1)] = 21,
-        seed: int = 0,
-        batch_size: Annotated[int, Field(ge=1)] = 1024,
-    ):
-        super().__init__(-max_delta, max_delta, 0.0, mode, num, seed, batch_size)
+    def __init__(self, max_delta: Annotated[float, Field(ge=0)], **search: Any):
+        super().__init__(**search)
         self.max_delta = float(max_delta)
-
-    def transform(self, x: Tensor, param: Tensor) -> Tensor:
-        return adjust_brightness(x, param)
+        self.searches(-self.max_delta, self.max_delta)
 
 
 class Contrast(NaturalPerturbation):
@@ -325,25 +303,15 @@ class Contrast(NaturalPerturbation):
     Args:
         min_factor: smallest factor (0: a flat grey image).
         max_factor: largest factor.
-        mode: ``'grid'`` (fixed grid, mildest first) or ``'random'`` (per-sample draws).
-        num: values tried per sample.
-        seed: seed of the per-sample draws (``mode='random'``).
-        batch_size: largest number of transformed images sent to the model at once.
+        mode, num, seed, batch_size: the search (:class:`NaturalPerturbation`).
     """
 
     name = "contrast"
+    identity = 1.0
+    transform = staticmethod(adjust_contrast)
 
-    def __init__(
-        self,
-        min_factor: Annotated[float, Field(ge=0)],
-        max_factor: Annotated[float, Field(ge=0)],
-        mode: Mode = "grid",
-        num: Annotated[int, Field(ge=1)] = 21,
-        seed: int = 0,
-        batch_size: Annotated[int, Field(ge=1)] = 1024,
-    ):
-        super().__init__(min_factor, max_factor, 1.0, mode, num, seed, batch_size)
+    def __init__(self, min_factor: Annotated[float, Field(ge=0)], max_factor: Annotated[float, Field(ge=0)],
+                 **search: Any):
+        super().__init__(**search)
         self.min_factor, self.max_factor = float(min_factor), float(max_factor)
-
-    def transform(self, x: Tensor, param: Tensor) -> Tensor:
-        return adjust_contrast(x, param)
+        self.searches(self.min_factor, self.max_factor)

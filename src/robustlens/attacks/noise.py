@@ -56,10 +56,6 @@ class GaussianNoise(Perturbation):
         clip: bool = True,
         batch_size: Annotated[int, Field(ge=1)] = 1024,
     ):
-        if not sigma >= 0:
-            raise ValueError(f"sigma must be >= 0, got {sigma!r}")
-        if int(draws) != draws or draws < 1:
-            raise ValueError(f"draws must be an integer >= 1, got {draws!r}")
         super().__init__(norm="l2")
         self.sigma = float(sigma)
         self.draws = int(draws)

@@ -43,7 +43,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from robustlens.evaluation.progress import report_progress
+from robustlens.utils.progress import report_progress
 from robustlens.utils.seeding import per_sample_rand, per_sample_randn, stream_id
 
 SearchNorm = Literal["scaled_l2", "l2", "linf"]

@@ -25,14 +25,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from robustlens.attacks import _steps
-from robustlens.attacks.base import AttackInputError, BoundedAttack, predict
-
-
-def _check_number(value: float, name: str, *, minimum: float, strict: bool = False) -> None:
-    bad = value <= minimum if strict else value < minimum
-    if bad or value != value:  # NaN
-        op = ">" if strict else ">="
-        raise AttackInputError(f"{name} must be {op} {minimum}, got {value!r}")
+from robustlens.attacks.base import BoundedAttack, predict
 
 
 class PGD(BoundedAttack):
@@ -78,12 +71,6 @@ class PGD(BoundedAttack):
         seed: int = 0,
         bounds: tuple[float, float] = (0.0, 1.0),
     ):
-        _steps.check_choice(norm, _steps.GRADIENT_NORMS, "norm for PGD")
-        _steps.check_choice(loss, _steps.LOSSES, "loss")
-        _check_number(float(eps), "eps", minimum=0.0)
-        _check_number(float(step_size), "step_size", minimum=0.0, strict=True)
-        _check_number(int(steps), "steps", minimum=0)
-        _check_number(int(restarts), "restarts", minimum=1)
         super().__init__(norm=norm, bounds=bounds, targeted=targeted)
         self.eps = float(eps)
         self.step_size = float(step_size)

@@ -88,8 +88,6 @@ class PaperASearchAttack(Attack):
     ):
         if type(self) is PaperASearchAttack:
             raise TypeError("use PaperASeverity ('min' search) or PaperABoundedAttack ('any' search)")
-        if norm not in ("scaled_l2", "linf"):
-            raise ValueError(f"norm must be 'scaled_l2' or 'linf' (Paper A's image norms), got {norm!r}")
         super().__init__(norm=norm, bounds=bounds, targeted=False)
         self.rho = float(rho)
         self.steps, self.rel_step, self.restarts = int(steps), float(rel_step), int(restarts)

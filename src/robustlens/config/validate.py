@@ -5,7 +5,8 @@ its constructor already names every valid key, and robustlens annotates those ke
 types and bounds (``Annotated[float, Field(ge=0)]``). Checking the composed YAML against
 the constructor catches a misspelled key, a string where a number belongs or an ε < 0
 *before* a dataset is loaded or an epoch is trained, and the message can list the valid
-keys. Group options that do not exist are already refused by Hydra with the list of
+keys. A value is checked by the same code, with the same words, as an argument given in Python
+(:func:`robustlens.utils.parameters.parameter_problems`). Group options that do not exist are already refused by Hydra with the list of
 available options.
 """
 
@@ -17,9 +18,9 @@ from typing import Any
 
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from robustlens.config.errors import ConfigError, did_you_mean
+from robustlens.utils.parameters import parameter_problems
 from robustlens.utils.signatures import constructor_signature
 
 #: keys Hydra's instantiate interprets itself
@@ -98,9 +99,9 @@ def _check_target_node(node: DictConfig, path: str, problems: list[str]) -> None
             continue
         if _contains_target(node[key]):
             continue  # objects built by instantiate are validated on their own
-        message = _type_error(annotation, OmegaConf.to_container(node, resolve=True)[key])
-        if message:
-            problems.append(f"{where}.{key} = {node[key]!r}: {message} ({target_name})")
+        value = OmegaConf.to_container(node, resolve=True)[key]
+        # the same check and words as a constructor called from Python (robustlens.utils.parameters)
+        problems.extend(f"{where}.{line} ({target_name})" for line in parameter_problems({key: annotation}, {key: value}))
 
 
 def _unknown_key_hint(key: str) -> str:
@@ -118,20 +119,3 @@ def _contains_target(value: Any) -> bool:
     if isinstance(value, ListConfig):
         return any(_contains_target(item) for item in value)
     return False
-
-
-def _type_error(annotation: Any, value: Any) -> str | None:
-    try:
-        adapter = TypeAdapter(annotation, config=ConfigDict(arbitrary_types_allowed=True))
-    except Exception:
-        try:
-            adapter = TypeAdapter(annotation)
-        except Exception:
-            return None  # a type pydantic cannot describe (e.g. nn.Module): not checkable here
-    try:
-        adapter.validate_python(value)
-    except ValidationError as exc:
-        return "; ".join(err["msg"] for err in exc.errors())
-    except Exception:
-        return None
-    return None

@@ -5,7 +5,7 @@ Target modes (``target_mode``):
 
 * ``'none'``: untargeted; success = prediction ≠ label.
 * ``'given'``: one class for every sample (``target_class``) or a per-sample tensor in
-  ``context.extras["target"]``; samples whose label *is* the target are not attacked in any
+  ``context.target``; samples whose label *is* the target are not attacked in any
   meaningful sense and get ``success=False`` (``values["target_is_label"]`` marks them).
 * ``'random'``: a random class ≠ label per sample, seeded by (context seed, sample index),
   so single-process and DDP runs draw the same targets.
@@ -50,7 +50,7 @@ class AttackProbe(Probe):
         attack: a robustlens :class:`~robustlens.attacks.base.Attack` (required).
         name: key prefix of the results (default: the attack's ``name``).
         target_mode: ``'none' | 'given' | 'random' | 'all'`` (see module docstring).
-        target_class: the class aimed at with ``target_mode='given'`` (else ``context.extras["target"]``).
+        target_class: the class aimed at with ``target_mode='given'`` (else ``context.target``).
         keep_inputs: keep the adversarial inputs in the output (also done when a metric needs them).
         metrics: the probe's metrics by name (``out_of_range_fraction`` is added for
             attacks with an authors' mode).
@@ -63,14 +63,9 @@ class AttackProbe(Probe):
         target_mode: Literal["none", "given", "random", "all"] = "none",
         target_class: int | None = None,
         keep_inputs: bool = False,
-        metrics: dict[str, ProbeMetric] | None = None,
+        metrics: dict[str, ProbeMetric | None] | None = None,
     ):
         super().__init__(metrics)
-        if not isinstance(attack, Attack):
-            raise TypeError(
-                f"AttackProbe needs a robustlens Attack, got {type(attack).__name__}; for clean "
-                "accuracy use the clean probe instead of an attack probe without an attack"
-            )
         if target_mode not in TARGET_MODES:
             raise ValueError(f"unknown target_mode {target_mode!r}; valid: {', '.join(TARGET_MODES)}")
         if (target_mode == "none") == attack.targeted:
@@ -94,13 +89,11 @@ class AttackProbe(Probe):
         """Only bounded attacks have a budget at which a worst case over attacks is defined."""
         return isinstance(self.attack, BoundedAttack)
 
-    def describe(self) -> dict[str, Any]:
-        return {"type": type(self).__name__, "name": self.name, "target_mode": self.target_mode,
-                "target_class": self.target_class, "in_worst_case": self.in_worst_case,
-                "attack": self.attack.describe()}
+    def _describe_extra(self) -> dict[str, Any]:
+        return {"in_worst_case": self.in_worst_case}
 
     def _wants_inputs(self) -> bool:
-        return self.keep_inputs or any(getattr(m, "needs_inputs", False) for m in self.metrics.values())
+        return self.keep_inputs or self.metrics_need_inputs
 
     def run(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
         x, y, index = batch
@@ -114,9 +107,9 @@ class AttackProbe(Probe):
         else:
             target = None
             if self.target_mode == "given":
-                chosen = self.target_class if self.target_class is not None else context.extras.get("target")
+                chosen = self.target_class if self.target_class is not None else context.target
                 if chosen is None:
-                    raise ValueError("target_mode='given' needs target_class or context.extras['target']")
+                    raise ValueError("target_mode='given' needs target_class or context.target")
                 target = given_target(y, chosen, num_classes)
             elif self.target_mode == "random":
                 target = random_target(y, num_classes, index=index, seed=context.seed,

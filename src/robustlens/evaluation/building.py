@@ -47,8 +47,7 @@ def build_probes(cfg: DictConfig, num_classes: int) -> dict[str, Probe]:
         plain = OmegaConf.to_container(probe_cfg, resolve=True)  # resolved against the whole config
         plain.pop("metrics", None)
         probe = instantiate(plain, metrics=metrics)
-        if hasattr(probe, "set_memory_budget"):  # latent probes: chunks that fit the budget
-            probe.set_memory_budget(evaluation.get("memory_budget_mb"))
+        probe.set_memory_budget(evaluation.get("memory_budget_mb"))  # latent probes: chunks that fit it
         probes[str(name)] = probe
     return probes
 

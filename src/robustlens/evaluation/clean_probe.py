@@ -22,4 +22,4 @@ class CleanProbe(Probe):
 
     @property
     def keeps_inputs(self) -> bool:
-        return any(getattr(m, "needs_inputs", False) for m in self.metrics.values())
+        return self.metrics_need_inputs

@@ -1,19 +1,9 @@
 """Paper A's latent-space probes (A.1–A.2; definitions in `docs/metrics.md`): LGA, LRA, LLNA, LAGA/LARA, LAGS/LARS.
 
-Every probe gets the class-conditional generator from ``context.generator`` (a
-:class:`~robustlens.models.generators.base.Generator` decoding to [0,1]) and works on codes
-of one of two *sources*:
-
-* ``generation`` (LGA, LAGA, LAGS): code ``l_i ~ N(0, I)`` drawn from sample ``i``'s index
-  (:mod:`robustlens.utils.seeding`) with class ``y_i`` = the batch label, so the class
-  proportions follow the evaluation data (a class-stratified 600-image subset gives N/10 codes
-  per digit) and 1 vs 2 processes, or batch 4 vs 16, draw the same codes;
-* ``reconstruction`` (LRA, LLNA, LARA, LARS): ``l = E_y(x)`` — the generator's encoder, or
-  A.5's gradient inversion with per-sample seeded restarts (batching-independent). Codes are
-  cached in ``context.extras`` so the four reconstruction probes encode a batch once.
-  ``x`` is the batch's (test) image, or with ``train_images`` (a
-  :class:`~robustlens.data.training_images.SameRankTrainingImages`) the training image of the
-  same class and rank: Paper A encoded training images for LRA/LARA/LARS.
+Every probe gets the class-conditional generator from ``context.generator`` and works on the
+codes of one of two *sources*, ``generation`` (LG*) or ``reconstruction`` (LR*), resolved by
+their base class :class:`~robustlens.evaluation.latent_probe_base.LatentProbe` (which also
+splits a batch into chunks under the memory budget).
 
 Image-space statistics (``image_l2s``, ``image_l1``) are in the project's [0,1] units: the
 paper's [-1,1] numbers are twice as large.
@@ -21,9 +11,6 @@ paper's [-1,1] numbers are twice as large.
 
 from __future__ import annotations
 
-import abc
-import contextlib
-import dataclasses
 import math
 from typing import Annotated, Any, Literal
 
@@ -31,228 +18,18 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from robustlens.attacks.base import frozen_parameters
 from robustlens.attacks.minimal_norm_search import minimal_norm_search
 from robustlens.attacks.paper_a_search import SearchResult, misclassification_loss, search
 from robustlens.data.training_images import SameRankTrainingImages
-from robustlens.evaluation.probe import Batch, Probe, ProbeContext
+from robustlens.evaluation.latent_probe_base import LatentProbe, Source, clean_decision, evaluating
+from robustlens.evaluation.probe import Batch, ProbeContext
 from robustlens.metrics.base import ProbeMetric, ProbeOutput
-from robustlens.models.generators.base import Generator, decay_factor, invert_by_gradient_search, scaled_l2
-from robustlens.models.generators.memory import chunk_size, per_sample_graph_bytes
+from robustlens.models.generators.base import Generator, decay_factor, scaled_l2
 from robustlens.utils.seeding import per_sample_randn, stream_id
 
-Source = Literal["generation", "reconstruction"]
-NonNegFloat = Annotated[float, Field(ge=0)]
-PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 PositiveInt = Annotated[int, Field(ge=1)]
-
-_CODES_KEY = "latent_probes/reconstruction_codes"
-
-
-def _check_source(source: str) -> None:
-    if source not in ("generation", "reconstruction"):
-        raise ValueError(f"source must be 'generation' (LG*) or 'reconstruction' (LR*), got {source!r}")
-
-
-@contextlib.contextmanager
-def _evaluating(*modules: nn.Module):
-    """Eval mode and frozen parameters for the duration of a probe (restored afterwards)."""
-    flags = [m.training for m in modules]
-    with contextlib.ExitStack() as stack:
-        for m in modules:
-            m.eval()
-            stack.enter_context(frozen_parameters(m))
-        try:
-            yield
-        finally:
-            for m, f in zip(modules, flags, strict=True):
-                m.train(f)
-
-
-class LatentProbe(Probe):
-    """Base class: resolves the generator and the latent codes of a batch.
-
-    Args:
-        source: ``generation`` or ``reconstruction`` (see the module docstring).
-        metrics: the probe's metrics (e.g. :class:`~robustlens.metrics.latent.LatentAccuracy`).
-        max_images: how many samples of a batch keep their images for grids.
-        train_images: reconstruction only: encode the training image of each test sample's
-            class and rank instead of the test image (Paper A's split; config:
-            ``{_target_: robustlens.data.training_images.SameRankTrainingImages, data: ${data}}``).
-    """
-
-    def __init__(
-        self,
-        source: Source = "generation",
-        metrics: dict[str, ProbeMetric] | None = None,
-        max_images: Annotated[int, Field(ge=0)] = 16,
-        train_images: SameRankTrainingImages | None = None,
-    ):
-        super().__init__(metrics)
-        _check_source(source)
-        if train_images is not None and source != "reconstruction":
-            raise ValueError("train_images applies to reconstruction probes (source: reconstruction) only")
-        self.source = source
-        self.max_images = max_images
-        self.train_images = train_images
-        self.memory_budget_mb: float | None = None
-        self._graph_bytes: dict[tuple, int] = {}
-
-    def images(self, batch: Batch) -> Tensor:
-        """The real images a reconstruction probe encodes: the batch's, or ``train_images``'."""
-        x, y, index = batch
-        if self.train_images is None:
-            return x
-        return self.train_images(y, index).to(device=x.device, dtype=x.dtype)
-
-    def set_memory_budget(self, megabytes: float | None) -> None:
-        """Split batches into chunks whose autograd graphs fit ``megabytes`` (``evaluation.memory_budget_mb``).
-
-        Why: at 128×128 a batch of searches through a deep generator needs gigabytes; chunks
-        run one after another, so only one chunk's images and graphs exist at a time. Per-sample
-        results do not depend on the chunking (codes, starts and noise are drawn per sample).
-        """
-        if megabytes is not None and not (math.isfinite(megabytes) and megabytes > 0):
-            raise ValueError(f"memory_budget_mb must be a positive number of megabytes or null, got {megabytes!r}")
-        self.memory_budget_mb = None if megabytes is None else float(megabytes)
-
-    def graphs_per_sample(self) -> float:
-        """How many decode+classify graphs one sample holds at once (the noise probe: its draws)."""
-        return 1.0
-
-    def _sample_bytes(self, gen: nn.Module, model: nn.Module, x: Tensor, y: Tensor) -> int:
-        key = (id(gen), id(model), tuple(x.shape[1:]), x.dtype, str(x.device))
-        if key not in self._graph_bytes:
-            with _evaluating(model, gen):
-                self._graph_bytes[key] = per_sample_graph_bytes(gen, model, y)
-        return self._graph_bytes[key]
-
-    def chunk_size_for(self, gen: nn.Module, model: nn.Module, x: Tensor, y: Tensor, copies: float) -> int:
-        """Samples per chunk under the memory budget (the whole batch without one)."""
-        if self.memory_budget_mb is None or len(y) == 0:
-            return len(y)
-        return chunk_size(self.memory_budget_mb, self._sample_bytes(gen, model, x, y), copies, total=len(y))
-
-    def run(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
-        """:meth:`run_batch` on chunks that fit the memory budget, merged into one output."""
-        x, y, index = batch
-        gen = self.generator_of(context)
-        size = self.chunk_size_for(gen, model, x, y, self.graphs_per_sample())
-        if size >= len(y):
-            return self.run_batch(model, batch, context)
-        full_codes = self.codes(batch, context) if self.source == "reconstruction" else None
-        split = "test" if self.train_images is None else "train"
-        outputs = []
-        for start in range(0, len(y), size):
-            part = slice(start, start + size)
-            logits = context.clean_logits
-            chunk_context = dataclasses.replace(context, clean_logits=None if logits is None else logits[part])
-            if full_codes is not None:  # the chunk finds its codes in the cache
-                context.extras[_CODES_KEY] = (index[part], split, full_codes[part])
-            out = self.run_batch(model, (x[part], y[part], index[part]), chunk_context)
-            if outputs:  # only the first chunk's images feed the grids
-                out.images = {}
-            outputs.append(out)
-        if full_codes is not None:
-            context.extras[_CODES_KEY] = (index.clone(), split, full_codes)
-        return _concat_outputs(outputs)
-
-    @abc.abstractmethod
-    def run_batch(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
-        """The probe on one chunk of a batch."""
-
-    @staticmethod
-    def generator_of(context: ProbeContext) -> Generator:
-        gen = context.generator
-        if gen is None:
-            raise ValueError(
-                "latent probes need a generator (context.generator is None): "
-                "pass `generator` to the evaluation"
-            )
-        if not hasattr(gen, "decode") or not hasattr(gen, "latent_dim"):
-            raise TypeError(f"context.generator must be a robustlens Generator, got {type(gen).__name__}")
-        return gen  # type: ignore[return-value]
-
-    def codes(self, batch: Batch, context: ProbeContext) -> Tensor:
-        """The latent code of every sample of the batch (``[B, n]``)."""
-        x, y, index = batch
-        gen = self.generator_of(context)
-        if self.source == "generation":
-            dtype = next((p.dtype for p in gen.parameters() if p.is_floating_point()), x.dtype)
-            return per_sample_randn(
-                index,
-                (gen.latent_dim,),
-                context.seed,
-                stream_id("latent/generation"),
-                device=x.device,
-                dtype=dtype,
-            )
-        split = "test" if self.train_images is None else "train"
-        cached = context.extras.get(_CODES_KEY)
-        if cached is not None and cached[1] == split and torch.equal(cached[0], index):
-            return cached[2]
-        x = self.images(batch)  # the test images, or their training partners
-        if gen.has_encoder:
-            with torch.no_grad():
-                codes = gen.encode(x, y)
-        else:
-            init = per_sample_randn(
-                index,
-                (gen.inversion_restarts, gen.latent_dim),
-                context.seed,
-                stream_id("latent/inversion"),
-                device=x.device,
-            )
-            init = init.transpose(0, 1).contiguous()
-            # one chunk of R restarts per sample at a time (generator graph only: the loss is an MSE)
-            size = self.chunk_size_for(gen, nn.Identity(), x, y, gen.inversion_restarts)
-            codes = torch.cat([
-                invert_by_gradient_search(
-                    gen,
-                    x[s : s + size],
-                    y[s : s + size],
-                    restarts=gen.inversion_restarts,
-                    steps=gen.inversion_steps,
-                    lr=gen.inversion_lr,
-                    init=init[:, s : s + size],
-                )
-                for s in range(0, len(y), size)
-            ]) if len(y) else invert_by_gradient_search(
-                gen, x, y, restarts=gen.inversion_restarts, steps=gen.inversion_steps,
-                lr=gen.inversion_lr, init=init,
-            )
-        codes = codes.detach()
-        context.extras[_CODES_KEY] = (index.clone(), split, codes)
-        return codes
-
-    def _grid(self, images: dict[str, Tensor]) -> dict[str, Tensor]:
-        return {k: v[: self.max_images].detach().cpu() for k, v in images.items()} if self.max_images else {}
-
-    def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": type(self).__name__, "source": self.source}
-        if self.source == "reconstruction":
-            out["images"] = "test" if self.train_images is None else "train (same class and rank)"
-        return out
-
-
-def _concat_outputs(outputs: list[ProbeOutput]) -> ProbeOutput:
-    """One :class:`ProbeOutput` from the outputs of consecutive chunks (images: the first chunk's)."""
-
-    def cat(name: str) -> Tensor | None:
-        parts = [getattr(o, name) for o in outputs]
-        return None if any(p is None for p in parts) else torch.cat(parts)
-
-    first = outputs[0]
-    return dataclasses.replace(
-        first,
-        **{f.name: cat(f.name) for f in dataclasses.fields(first) if f.name not in ("values", "images")},
-        values={k: torch.cat([o.values[k] for o in outputs]) for k in first.values},
-        images=first.images,
-    )
-
-
-def _clean_decision(context: ProbeContext, fallback: Tensor) -> Tensor:
-    return context.clean_logits.argmax(dim=1) if context.clean_logits is not None else fallback
 
 
 class LatentAccuracyProbe(LatentProbe):
@@ -263,7 +40,7 @@ class LatentAccuracyProbe(LatentProbe):
         x = self.images(batch)
         gen = self.generator_of(context)
         codes = self.codes(batch, context)
-        with _evaluating(model, gen), torch.no_grad():
+        with evaluating(model, gen), torch.no_grad():
             images = gen.decode(codes, y)
             preds = model(images).argmax(dim=1)
             train_preds = model(x).argmax(dim=1) if self.train_images is not None else None
@@ -272,7 +49,7 @@ class LatentAccuracyProbe(LatentProbe):
         )
         # the unperturbed decision: the real image for a reconstruction (a flip = the
         # reconstruction changed the decision), the generated image itself for a generation
-        clean_preds = _clean_decision(context, preds) if self.source == "reconstruction" else preds
+        clean_preds = clean_decision(context, preds) if self.source == "reconstruction" else preds
         if train_preds is not None:
             clean_preds = train_preds
         return ProbeOutput(
@@ -291,13 +68,11 @@ class LatentNoiseProbe(LatentProbe):
         eps: NonNegFloat = 0.5,
         draws: PositiveInt = 10,
         source: Source = "reconstruction",
-        metrics: dict[str, ProbeMetric] | None = None,
+        metrics: dict[str, ProbeMetric | None] | None = None,
         max_images: Annotated[int, Field(ge=0)] = 16,
         train_images: SameRankTrainingImages | None = None,
     ):
         super().__init__(source, metrics, max_images, train_images)
-        if not (math.isfinite(eps) and eps >= 0):
-            raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
         self.eps, self.draws = float(eps), int(draws)
 
     def graphs_per_sample(self) -> float:
@@ -313,12 +88,12 @@ class LatentNoiseProbe(LatentProbe):
         )
         noisy = (codes[:, None, :] + self.eps * nu) * decay_factor(self.eps)
         yy = y.repeat_interleave(self.draws)
-        with _evaluating(model, gen), torch.no_grad():
+        with evaluating(model, gen), torch.no_grad():
             images = gen.decode(noisy.reshape(b * self.draws, n), yy)
             preds = model(images).argmax(dim=1).view(b, self.draws)
         rate = preds.eq(y[:, None]).double().mean(dim=1)
         majority = torch.mode(preds, dim=1).values
-        with _evaluating(model, gen), torch.no_grad():
+        with evaluating(model, gen), torch.no_grad():
             unperturbed = model(gen.decode(codes, y)).argmax(dim=1)
         return ProbeOutput(
             index=index,
@@ -328,9 +103,6 @@ class LatentNoiseProbe(LatentProbe):
             values={"accuracy": rate},
             images=self._grid({"noisy": images.view(b, self.draws, *images.shape[1:])[:, 0]}),
         )
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "eps": self.eps, "draws": self.draws}
 
 
 class LatentAdversarialProbe(LatentProbe):
@@ -377,7 +149,7 @@ class LatentAdversarialProbe(LatentProbe):
         random_start: bool = True,
         eps: NonNegFloat = 1.0,
         faithful: bool = False,
-        metrics: dict[str, ProbeMetric] | None = None,
+        metrics: dict[str, ProbeMetric | None] | None = None,
         max_images: Annotated[int, Field(ge=0)] = 16,
         train_images: SameRankTrainingImages | None = None,
         min_search: Literal["fmn", "paper_a"] | None = None,
@@ -385,8 +157,6 @@ class LatentAdversarialProbe(LatentProbe):
         precision: Literal["float32", "bf16"] = "float32",
     ):
         super().__init__(source, metrics, max_images, train_images)
-        if precision not in ("float32", "bf16"):
-            raise ValueError(f"precision must be 'float32' or 'bf16', got {precision!r}")
         if faithful and precision != "float32":
             raise ValueError(
                 "precision=bf16 changes the search's numbers: a faithful run needs precision=float32 "
@@ -397,12 +167,6 @@ class LatentAdversarialProbe(LatentProbe):
                 "min_search=fmn is robustlens' own search, not the authors': with faithful=true use "
                 "min_search=paper_a (or leave it unset)"
             )
-        if min_search not in (None, "fmn", "paper_a"):
-            raise ValueError(f"min_search must be 'fmn' or 'paper_a', got {min_search!r}")
-        if mode not in ("any", "min"):
-            raise ValueError(f"mode must be 'any' (LAGA/LARA) or 'min' (LAGS/LARS), got {mode!r}")
-        if not (math.isfinite(rho) and rho > 0):
-            raise ValueError(f"rho must be a finite number > 0, got {rho!r}")
         self.mode, self.rho, self.steps, self.rel_step = mode, float(rho), int(steps), float(rel_step)
         self.restarts, self.random_start, self.eps, self.faithful = (
             int(restarts),
@@ -459,7 +223,7 @@ class LatentAdversarialProbe(LatentProbe):
         gen = self.generator_of(context)
         codes = self.codes(batch, context)
         l_d = codes * decay_factor(self.eps)
-        with _evaluating(model, gen):
+        with evaluating(model, gen):
             with torch.no_grad():
                 x_d = gen.decode(l_d, y)
                 clean_preds = model(x_d).argmax(dim=1)
@@ -487,7 +251,7 @@ class LatentAdversarialProbe(LatentProbe):
             values["min_norm"] = torch.where(success, latent_norm, torch.full_like(latent_norm, math.inf))
         grid: dict[str, Tensor] = {}
         if self.max_images:
-            with torch.no_grad(), _evaluating(gen):
+            with torch.no_grad(), evaluating(gen):
                 g_l = gen.decode(codes[: self.max_images], y[: self.max_images])
             grid = (
                 {"original": self.images(batch)[: self.max_images], "reconstructed": g_l}
@@ -508,19 +272,6 @@ class LatentAdversarialProbe(LatentProbe):
             images=self._grid(grid),
         )
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            **super().describe(),
-            "mode": self.mode,
-            "rho": self.rho,
-            "steps": self.steps,
-            "rel_step": self.rel_step,
-            "restarts": self.restarts,
-            "random_start": self.random_start,
-            "eps": self.eps,
-            "decay": 1 - decay_factor(self.eps),
-            "faithful": self.faithful,
-            "search": "fmn" if self.uses_fmn else "paper_a",
-            **({"min_steps": self.min_steps} if self.uses_fmn else {}),
-            "precision": self.precision,
-        }
+    def _describe_extra(self) -> dict[str, Any]:
+        return {**super()._describe_extra(), "decay": 1 - decay_factor(self.eps),
+                "search": "fmn" if self.uses_fmn else "paper_a"}

@@ -12,7 +12,7 @@ Each pass:
   disjoint indices, torchmetrics syncs the metric states, and the per-sample columns are
   gathered and checked for duplicate indices;
 * feeds the probe's per-sample correctness to the worst-case metric when the probe is in it;
-* shows what a long probe reports through :mod:`robustlens.evaluation.progress` on
+* shows what a long probe reports through :mod:`robustlens.utils.progress` on
   Lightning's progress bar.
 
 The module logs nothing itself: the task logs every headline scalar once per job, after the
@@ -32,10 +32,10 @@ import torch
 from torch import Tensor, nn
 
 from robustlens.evaluation.probe import Batch, Probe, ProbeContext
-from robustlens.evaluation.progress import progress_reporter
 from robustlens.evaluation.result import ProbePass
 from robustlens.evaluation.worst_case import WorstCaseAccuracy, worst_case_probes
 from robustlens.metrics.base import ProbeOutput
+from robustlens.utils.progress import progress_reporter
 
 log = logging.getLogger("robustlens")
 
@@ -80,9 +80,7 @@ class EvaluationModule(L.LightningModule):
         #: the shortest time between two progress-bar updates (a search reports at every step)
         self.progress_interval_s = 0.2
         for probe in self.probes.values():
-            for metric in probe.metrics.values():
-                if hasattr(metric, "set_model"):
-                    metric.set_model(self.classifier)
+            probe.set_model(self.classifier)
         # NaN/Inf from either network stops the pass with the probe and sample named (robustlens.utils.finite)
         from robustlens.utils.finite import install_finite_check
 

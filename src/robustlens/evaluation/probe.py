@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from robustlens.evaluation.latent_codes import LatentCodeCache
 from robustlens.metrics.base import ProbeMetric, ProbeOutput, check_distinct_keys
+from robustlens.utils.parameters import Configurable
 
 Batch = tuple[Tensor, Tensor, Tensor]  # (x in [0,1], y, dataset index)
 
@@ -27,10 +28,11 @@ class ProbeContext:
     seed: int = 0
     generator: nn.Module | None = None  # a robustlens Generator for latent probes
     clean_logits: Tensor | None = None  # logits on the clean batch (computed once per batch)
-    extras: dict[str, Any] = field(default_factory=dict)
+    target: Tensor | int | None = None  # the class aimed at (target_mode='given' without target_class)
+    latent_codes: LatentCodeCache = field(default_factory=LatentCodeCache)  # shared by the latent probes
 
 
-class Probe(nn.Module, abc.ABC):
+class Probe(Configurable, nn.Module, abc.ABC):
     """Base class of every probe. Subclasses implement :meth:`run`.
 
     Args:
@@ -38,7 +40,10 @@ class Probe(nn.Module, abc.ABC):
             two of them declaring the same result key is an error (one would overwrite the other).
     """
 
-    def __init__(self, metrics: dict[str, ProbeMetric] | None = None):
+    #: the metrics describe themselves in results.json under their own keys
+    undescribed = ("metrics",)
+
+    def __init__(self, metrics: dict[str, ProbeMetric | None] | None = None):
         super().__init__()
         # a metric set to null in the config (`metrics.<name>: null`) is a removed default
         metrics = {name: metric for name, metric in (metrics or {}).items() if metric is not None}
@@ -49,15 +54,26 @@ class Probe(nn.Module, abc.ABC):
     def run(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
         """Probe ``model`` on ``batch``; must not modify the batch tensors."""
 
+    def set_model(self, model: nn.Module) -> None:
+        """Hook: the classifier under evaluation, handed to every metric of the probe before the
+        first batch (:meth:`ProbeMetric.set_model <robustlens.metrics.base.ProbeMetric.set_model>`)."""
+        for metric in self.metrics.values():
+            metric.set_model(model)
+
+    def set_memory_budget(self, megabytes: float | None) -> None:
+        """Hook: the memory a batch may take (``evaluation.memory_budget_mb``); a probe that can
+        split its batches honours it (the latent probes), the default ignores it."""
+
+    @property
+    def metrics_need_inputs(self) -> bool:
+        """Whether a metric of the probe reads the probed inputs (``ProbeMetric.needs_inputs``)."""
+        return any(metric.needs_inputs for metric in self.metrics.values())
+
     @property
     def in_worst_case(self) -> bool:
         """Whether the probe counts towards the pointwise worst case over attacks
         (``worst_case/*``). Only probes of bounded attacks do (``AttackProbe``)."""
         return False
-
-    def describe(self) -> dict[str, Any]:
-        """Parameters recorded with the results (attack settings, library versions)."""
-        return {"type": type(self).__name__}
 
     @torch.no_grad()
     def update_metrics(self, output: ProbeOutput) -> None:

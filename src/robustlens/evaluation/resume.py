@@ -6,7 +6,7 @@ metrics are saved under ``<output_dir>/probes/``; the metrics file is written la
 presence means the probe finished. A restarted job reuses a saved probe only when the probe's
 *fingerprint* (a hash of everything that decides its result) is unchanged.
 
-The file formats and their hardened readers are in :mod:`robustlens.utils.resume`.
+The file formats and their hardened readers are in :mod:`robustlens.utils.probe_checkpoints`.
 """
 
 from __future__ import annotations
@@ -23,12 +23,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from robustlens.evaluation.result import ProbePass
 from robustlens.utils.io import write_text_atomic
-from robustlens.utils.resume import PROBES_DIR, read_probe_checkpoints, read_probe_table, write_probe_checkpoint
+from robustlens.utils.probe_checkpoints import (
+    PROBES_DIR,
+    read_probe_checkpoints,
+    read_probe_table,
+    write_probe_checkpoint,
+)
 
 log = logging.getLogger("robustlens")
 
 #: config keys that never change a probe's result (where files go, how the console looks)
-VOLATILE_KEYS = ("paths", "extras", "logger", "callbacks", "skip_if_complete", "tags")
+VOLATILE_KEYS = ("paths", "extras", "logger", "callbacks", "skip_if_complete", "tags", "note")
 
 
 def probe_fingerprints(cfg: DictConfig, names: list[str]) -> dict[str, str]:

@@ -12,17 +12,12 @@ DDP sampler is refused upstream; ``docs/metrics.md``, "Each sample counts once")
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import torch
-from pydantic import Field
 from torch import Tensor
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
-from robustlens.metrics.base import ProbeMetric, ProbeOutput
-from robustlens.metrics.functional import check_class_tensor, check_num_classes, fairness_summary, rate
-
-NumClasses = Annotated[int, Field(ge=2)]
+from robustlens.metrics.base import NumClasses, ProbeMetric, ProbeOutput
+from robustlens.metrics.functional import check_class_tensor, fairness_summary, rate
 
 
 class ConfusionState(ProbeMetric):
@@ -36,7 +31,7 @@ class ConfusionState(ProbeMetric):
 
     def __init__(self, num_classes: NumClasses = 10) -> None:
         super().__init__()
-        self.num_classes = check_num_classes(num_classes)
+        self.num_classes = int(num_classes)
         self.add_state(
             "confmat", default=torch.zeros(num_classes, num_classes, dtype=torch.long), dist_reduce_fx="sum"
         )
@@ -103,4 +98,4 @@ class ClasswiseFairness(ConfusionState):
         return fairness_summary(self.confmat)
 
 
-__all__ = ["Accuracy", "ClasswiseAccuracy", "ClasswiseFairness", "ConfusionState", "NumClasses"]
+__all__ = ["Accuracy", "ClasswiseAccuracy", "ClasswiseFairness", "ConfusionState"]

@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from typing import Annotated, ClassVar
 
-from torch import Tensor
+from pydantic import Field
+from torch import Tensor, nn
 from torchmetrics import Metric
+
+from robustlens.utils.parameters import Configurable
+
+#: the class count a metric is built for (``${data.num_classes}`` in configs): at least two classes
+NumClasses = Annotated[int, Field(ge=2)]
 
 
 @dataclass
@@ -59,7 +66,7 @@ class ProbeOutput:
         return cols
 
 
-class ProbeMetric(Metric, abc.ABC):
+class ProbeMetric(Configurable, Metric, abc.ABC):
     """A torchmetrics Metric fed with :class:`ProbeOutput`; DDP-synced by torchmetrics.
 
     ``compute()`` returns a flat mapping ``{key: value}`` where ``value`` is a scalar tensor,
@@ -70,10 +77,18 @@ class ProbeMetric(Metric, abc.ABC):
 
     Every metric declares the keys it returns in :attr:`emits` before it sees data, so that a
     probe can refuse two metrics that would write the same key (one would silently win).
+
+    Optional hooks, declared here with defaults that do nothing, so the evaluation calls them on
+    every metric: :attr:`needs_inputs` and :meth:`set_model`. Constructor arguments are checked
+    against the signature and described from it (:class:`~robustlens.utils.parameters.Configurable`).
     """
 
-    #: whether the metric needs ``ProbeOutput.inputs`` (so probes keep them)
-    needs_inputs: bool = False
+    #: hook: whether the metric needs ``ProbeOutput.inputs`` (so probes keep them)
+    needs_inputs: ClassVar[bool] = False
+
+    def set_model(self, model: nn.Module) -> None:
+        """Hook: the classifier under evaluation, given before the first batch (a metric that
+        measures its features keeps it). The default ignores it."""
 
     @property
     def emits(self) -> tuple[str, ...]:
@@ -94,7 +109,7 @@ def check_distinct_keys(metrics: dict[str, ProbeMetric], owner: str = "probe") -
     seen: dict[str, str] = {}
     clashes: list[str] = []
     for metric_name, metric in metrics.items():
-        for key in getattr(metric, "emits", ()):
+        for key in metric.emits:
             if key in seen:
                 clashes.append(
                     f"`{key}` from both `{seen[key]}` ({type(metrics[seen[key]]).__name__}) and "

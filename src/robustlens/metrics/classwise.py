@@ -13,9 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from robustlens.metrics.accuracy import ConfusionState, NumClasses
-from robustlens.metrics.base import ProbeMetric, ProbeOutput
-from robustlens.metrics.functional import check_class_tensor, check_num_classes, off_diagonal, rate
+from robustlens.metrics.accuracy import ConfusionState
+from robustlens.metrics.base import NumClasses, ProbeMetric, ProbeOutput
+from robustlens.metrics.functional import check_class_tensor, off_diagonal, rate
 
 
 class ConfusionMatrix(ConfusionState):
@@ -104,7 +104,7 @@ class FlipRate(ProbeMetric):
 
     def __init__(self, num_classes: NumClasses = 10) -> None:
         super().__init__()
-        self.num_classes = check_num_classes(num_classes)
+        self.num_classes = int(num_classes)
         self.add_state("flips", default=torch.zeros(num_classes, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("count", default=torch.zeros(num_classes, dtype=torch.long), dist_reduce_fx="sum")
 
@@ -145,7 +145,7 @@ class TargetedSuccessMatrix(ProbeMetric):
 
     def __init__(self, num_classes: NumClasses = 10) -> None:
         super().__init__()
-        self.num_classes = check_num_classes(num_classes)
+        self.num_classes = int(num_classes)
         k = num_classes
         self.add_state("hits", default=torch.zeros(k, k, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("count", default=torch.zeros(k, dtype=torch.long), dist_reduce_fx="sum")

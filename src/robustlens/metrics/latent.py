@@ -20,24 +20,21 @@ per-class vector (``classwise_<name>``, NaN for a class without samples).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import ClassVar
 
 import torch
-from pydantic import Field
 from torch import Tensor
 from torchmetrics.utilities import dim_zero_cat
 
-from robustlens.metrics.base import ProbeMetric, ProbeOutput
+from robustlens.metrics.base import NumClasses, ProbeMetric, ProbeOutput
 from robustlens.metrics.functional import (
     check_class_tensor,
-    check_num_classes,
     classwise_mean,
     first_occurrence,
     summary,
     summary_keys,
 )
 
-NumClasses = Annotated[int, Field(ge=2)]
 PERTURBATION_KEYS: tuple[str, ...] = ("latent_norm", "norm_growth", "image_l2s", "image_l1")
 
 
@@ -48,7 +45,7 @@ class _PerSampleMetric(ProbeMetric):
 
     def __init__(self, num_classes: NumClasses, columns: Sequence[str]) -> None:
         super().__init__()
-        self.num_classes = check_num_classes(num_classes)
+        self.num_classes = int(num_classes)
         self.columns = tuple(columns)
         self.add_state("index", default=[], dist_reduce_fx="cat")
         self.add_state("labels", default=[], dist_reduce_fx="cat")
@@ -135,6 +132,9 @@ class PerturbationStats(_PerSampleMetric):
         only_successful: Paper A reports statistics of the *found* adversarial perturbations,
             so samples whose probe did not succeed are left out (set False for all samples).
     """
+
+    #: ``keys`` is stored as the metric's columns (what ``describe`` records)
+    parameter_attributes: ClassVar[dict[str, str]] = {"keys": "columns"}
 
     def __init__(
         self, num_classes: NumClasses = 10, keys: list[str] | None = None, only_successful: bool = True

@@ -27,9 +27,8 @@ from pydantic import Field
 from torch import Tensor, nn
 from torchmetrics.utilities import dim_zero_cat
 
-from robustlens.metrics.accuracy import NumClasses
-from robustlens.metrics.base import ProbeMetric, ProbeOutput
-from robustlens.metrics.functional import check_class_tensor, check_num_classes, first_occurrence, rate
+from robustlens.metrics.base import NumClasses, ProbeMetric, ProbeOutput
+from robustlens.metrics.functional import check_class_tensor, first_occurrence, rate
 
 EmbeddingMethod = Literal["pca", "tsne", "umap", "none"]
 
@@ -256,7 +255,7 @@ class LatentStructure(ProbeMetric):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        self.num_classes = check_num_classes(num_classes)
+        self.num_classes = int(num_classes)
         if max_samples < 1:
             raise ValueError(f"max_samples (per class) must be >= 1, got {max_samples}")
         if embedding not in ("pca", "tsne", "umap", "none"):

@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 
 from robustlens.report.legacy_keys import current_metrics
-from robustlens.utils.resume import RESULTS_FILE, ResultsFileError, read_results
+from robustlens.utils.results_file import RESULTS_FILE, ResultsFileError, read_results
 
 #: fixed columns of the tidy table (swept parameters sit between ``job`` and ``probe``)
 TIDY_COLUMNS = ("job", "probe", "metric", "class", "value")

@@ -17,24 +17,16 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from robustlens.config.saved import save_resolved_config
+from robustlens.config.top_level import top_level_keys
 from robustlens.config.validate import validate_config
 from robustlens.utils.console_filters import install_console_filters
-from robustlens.utils.resume import RESULTS_SCHEMA, write_results_atomic
+from robustlens.utils.results_file import RESULTS_SCHEMA, write_results_atomic
 from robustlens.utils.versions import library_versions
 
 if TYPE_CHECKING:
     import lightning as L
 
 log = logging.getLogger("robustlens")
-
-#: top-level keys a composed config may have (experiment/debug/hparams_search are `_global_` packages)
-TOP_LEVEL_KEYS = {
-    "task_name", "tags", "seed", "ckpt_path", "optimized_metric", "data", "classifier", "training",
-    "optimizer", "scheduler", "task", "trainer", "logger", "callbacks", "evaluation", "paths", "extras",
-    "generator", "generator_ckpt_path", "skip_if_complete", "run_dir", "table", "tables", "plots", "expected",
-    "output_dir", "note", "report", "generator_training", "evaluate_after_fit",
-}
-
 
 def is_multirun() -> bool:
     from hydra.core.hydra_config import HydraConfig
@@ -129,7 +121,7 @@ def task_wrapper(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[Dict
         records_results = cfg.get("task_name") in ("train", "evaluate") or "paths" in cfg
         install_console_filters()
         try:
-            validate_config(cfg, TOP_LEVEL_KEYS)
+            validate_config(cfg, top_level_keys())
             output_dir.mkdir(parents=True, exist_ok=True)
             save_resolved_config(cfg, output_dir)
             if cfg.get("extras", {}).get("ignore_warnings"):

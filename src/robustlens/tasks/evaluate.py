@@ -37,7 +37,8 @@ from robustlens.evaluation.scalars import log_headline_scalars
 from robustlens.evaluation.worst_case import PREFIX as WORST_CASE
 from robustlens.tasks.common import build_trainer, device_record, job_info, results_payload
 from robustlens.utils.io import write_text_atomic
-from robustlens.utils.resume import PROBES_DIR, load_complete_results, write_results_atomic
+from robustlens.utils.probe_checkpoints import PROBES_DIR
+from robustlens.utils.results_file import load_complete_results, write_results_atomic
 
 log = logging.getLogger("robustlens")
 

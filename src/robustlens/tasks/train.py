@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from robustlens.tasks.common import build_trainer, device_record, results_payload
 from robustlens.tasks.generator_training import ensure_cached_generator
-from robustlens.utils.resume import write_results_atomic
+from robustlens.utils.results_file import write_results_atomic
 
 log = logging.getLogger("robustlens")
 
@@ -30,10 +30,10 @@ def _resume_checkpoint(trainer) -> Path | None:
 
     Why here: a requeued SLURM job (submitit resubmits the same Hydra job into the same output dir)
     and a job re-run by hand after ``kill -9`` both find their own ``last.ckpt`` and continue from the
-    last finished epoch; :func:`robustlens.utils.resume.resumable_checkpoint` never returns a torn file.
+    last finished epoch; :func:`robustlens.utils.training_checkpoints.resumable_checkpoint` never returns a torn file.
     Only reached when the job's results are not complete (the skip check comes first).
     """
-    from robustlens.utils.resume import resumable_checkpoint
+    from robustlens.utils.training_checkpoints import resumable_checkpoint
 
     for callback in trainer.checkpoint_callbacks:
         dirpath = getattr(callback, "dirpath", None)
@@ -45,9 +45,9 @@ def _resume_checkpoint(trainer) -> Path | None:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Task body of ``robustlens train``."""
+    """Task body of ``robustlens train``: skip a finished job, else fit what ``task.kind`` names."""
     from robustlens.tasks.common import job_info
-    from robustlens.utils.resume import load_complete_results
+    from robustlens.utils.results_file import load_complete_results
 
     if cfg.get("skip_if_complete", True):
         previous = load_complete_results(cfg.paths.output_dir, job_info(cfg).get("overrides"))
@@ -57,35 +57,40 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             return previous
     started = time.time()
     kind = (cfg.get("task") or {}).get("kind", "classifier")
-    datamodule = instantiate(cfg.data)
-    run_config = OmegaConf.to_container(cfg, resolve=True)
-    if kind == "generator":
-        from robustlens.tasks.common import instantiate_dict
-        from robustlens.tasks.generator_training import train_generator
+    fits = {"classifier": fit_classifier, "generator": fit_generator}
+    if kind not in fits:
+        raise ValueError(f"unknown task.kind {kind!r}; valid: {', '.join(fits)}")
+    return fits[kind](cfg, instantiate(cfg.data), started)
 
-        result = train_generator(cfg, datamodule, instantiate_dict(cfg.get("callbacks")), instantiate_dict(cfg.get("logger")))
-        payload = results_payload(cfg, status="complete", metrics=result["metrics"], started=started,
-                                  extra={"checkpoints": result["checkpoints"]})
-        write_results_atomic(Path(cfg.paths.output_dir), payload)
-        return payload
-    if kind == "classifier":
-        from robustlens.models.classifier_module import ClassifierModule
 
-        scheduler = cfg.get("scheduler") or None
-        module = ClassifierModule(
-            net=instantiate(cfg.classifier),
-            training=instantiate(cfg.training),
-            optimizer=instantiate(cfg.optimizer),
-            scheduler=instantiate(scheduler) if scheduler else None,
-            num_classes=datamodule.num_classes,
-            class_names=list(datamodule.class_names),
-            run_config=run_config,
-        )
-    else:
-        raise ValueError(f"unknown task.kind {kind!r}; valid: classifier, generator")
-    ensure_cached_generator(cfg, datamodule)
+def fit_generator(cfg: DictConfig, datamodule: Any, started: float) -> dict[str, Any]:
+    """``task=generator``: fit the generator and record its metrics and checkpoints."""
+    from robustlens.tasks.common import instantiate_dict
+    from robustlens.tasks.generator_training import train_generator
+
+    result = train_generator(cfg, datamodule, instantiate_dict(cfg.get("callbacks")), instantiate_dict(cfg.get("logger")))
+    payload = results_payload(cfg, status="complete", metrics=result["metrics"], started=started,
+                              extra={"checkpoints": result["checkpoints"]})
+    write_results_atomic(Path(cfg.paths.output_dir), payload)
+    return payload
+
+
+def fit_classifier(cfg: DictConfig, datamodule: Any, started: float) -> dict[str, Any]:
+    """``task=classifier``: fit (resuming an interrupted fit), then evaluate when probes are configured."""
+    from robustlens.models.classifier_module import ClassifierModule
     from robustlens.utils.rng_state import ResumableRNGState
 
+    scheduler = cfg.get("scheduler") or None
+    module = ClassifierModule(
+        net=instantiate(cfg.classifier),
+        training=instantiate(cfg.training),
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(scheduler) if scheduler else None,
+        num_classes=datamodule.num_classes,
+        class_names=list(datamodule.class_names),
+        run_config=OmegaConf.to_container(cfg, resolve=True),
+    )
+    ensure_cached_generator(cfg, datamodule)
     trainer = build_trainer(cfg, extra_callbacks=[ResumableRNGState()])
     resumed = None if cfg.get("ckpt_path") else _resume_checkpoint(trainer)
     ckpt_path = cfg.get("ckpt_path") or resumed
@@ -96,8 +101,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     last = getattr(trainer.checkpoint_callback, "last_model_path", "") if trainer.checkpoint_callback else ""
     extra = {"checkpoints": {"best": best or None, "last": last or None},
              "resumed_from": str(resumed) if resumed else None, "device": device_record(trainer)}
-    evaluation = cfg.get("evaluation") or {}
-    if kind == "classifier" and evaluation.get("probes"):
+    if (cfg.get("evaluation") or {}).get("probes"):
         from robustlens.tasks.evaluate import run_evaluation
 
         module.net.eval()

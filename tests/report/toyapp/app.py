@@ -16,7 +16,7 @@ import yaml
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from robustlens.utils.resume import load_complete_results, write_results_atomic
+from robustlens.utils.results_file import load_complete_results, write_results_atomic
 from tests.results_files import make_results
 
 

@@ -5,7 +5,7 @@ functions turn the synced states into values, as ``torchmetrics.functional`` doe
 torchmetrics' classes. Definitions and units: ``docs/metrics.md``.
 """
 
-from robustlens.metrics.functional.checks import check_class_tensor, check_num_classes
+from robustlens.metrics.functional.checks import check_class_tensor
 from robustlens.metrics.functional.classwise import (
     classwise_mean,
     fairness_summary,
@@ -19,7 +19,6 @@ __all__ = [
     "SUMMARY_SUFFIXES",
     "DuplicateSamplesWarning",
     "check_class_tensor",
-    "check_num_classes",
     "classwise_mean",
     "fairness_summary",
     "first_occurrence",

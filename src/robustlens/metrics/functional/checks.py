@@ -1,19 +1,10 @@
 """Input checks shared by the class-wise metrics: a wrong class count is the commonest
-configuration mistake, so it is caught at construction and at the first batch."""
+configuration mistake, so it is caught at construction (the ``NumClasses`` bound of the
+constructor's signature) and at the first batch (here)."""
 
 from __future__ import annotations
 
 from torch import Tensor
-
-
-def check_num_classes(num_classes: int) -> int:
-    """Refuse a class count that makes class-wise metrics meaningless."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(
-            f"num_classes must be an int >= 2, got {num_classes!r}; set it to the dataset's class "
-            "count (metric configs use `num_classes: ${data.num_classes}`)"
-        )
-    return num_classes
 
 
 def check_class_tensor(name: str, values: Tensor, num_classes: int) -> Tensor:

@@ -9,7 +9,7 @@ benchmark, a notebook) the call does nothing, so attacks stay free of Lightning.
 
 Usage, inside any attack or search::
 
-    from robustlens.evaluation.progress import report_progress
+    from robustlens.utils.progress import report_progress
 
     for r in range(restarts):
         report_progress("restart", step=r + 1, total=restarts, remaining=int(active.sum()))

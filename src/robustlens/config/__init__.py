@@ -1,0 +1,1 @@
+"""The config tree: where it is, resolvers, validation against signatures, configuration errors, the saved job config."""
