@@ -40,3 +40,16 @@ def test_without_failures_there_is_no_error_column(tmp_path: Path) -> None:
     tables = callback._rich(sweep_summary(sweep(tmp_path, failed=False), KEY), tmp_path, width=80)
     assert len(tables) == 1 and "error" not in column_names(tables)
     assert_nothing_cut(render(tables), 80, names=[KEY, *MODELS], cells=["0.375"])
+
+
+def test_null_and_constant_overrides_get_no_column(tmp_path: Path) -> None:
+    """``evaluation.probes.clean=null`` in every job, a constant seed, and one job alone: no empty columns."""
+    for i, eps in enumerate([0.1, 0.2]):
+        write_job(tmp_path / str(i), {KEY: 0.5, "clean/accuracy": 0.9},
+                  sweep_params={"evaluation.probes.clean": None, "eps": eps, "seed": 0})
+    tables = SweepSummaryCallback(key_metric=KEY)._rich(sweep_summary(tmp_path, KEY), tmp_path, width=80)
+    assert {"job", "eps", "status", KEY} == set(column_names(tables))
+    lone = tmp_path / "lone"
+    write_job(lone / "0", {KEY: 0.5}, sweep_params={"evaluation.probes.clean": None, "eps": 0.1})
+    tables = SweepSummaryCallback(key_metric=KEY)._rich(sweep_summary(lone, KEY), lone, width=80)
+    assert {"job", "status", KEY} == set(column_names(tables))

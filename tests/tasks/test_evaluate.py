@@ -94,6 +94,13 @@ def test_two_process_ddp_counts_every_sample_once_and_matches_one_process(tmp_pa
     one_payload = json.loads((tmp_path / "one" / "results.json").read_text())
     two_payload = json.loads((tmp_path / "two" / "results.json").read_text())
     assert (one_payload["world_size"], two_payload["world_size"]) == (1, 2)  # two processes really ran
+    for run, payload, ranks in ((single, one_payload, 1), (double, two_payload, 2)):
+        output = run.stdout + run.stderr
+        # Lightning's per-job banner is filtered; the device is in the job's header line and results.json
+        assert "GPU available" not in output and "TPU available" not in output
+        assert f"robustlens evaluate on cpu, {ranks} process" in output
+        assert payload["device"] == {"device": "cpu", "accelerator": "cpu", "devices": ranks, "num_nodes": 1,
+                                     "world_size": ranks}
     one, two = one_payload["metrics"], two_payload["metrics"]
     table = pd.read_csv(tmp_path / "two" / "per_sample.csv")
     assert len(table) == 61 and table["index"].is_unique  # 61 = odd: no padding duplicate

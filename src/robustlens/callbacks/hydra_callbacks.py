@@ -34,6 +34,11 @@ def sweep_summary(sweep_dir: str | Path, key_metric: str = "clean/accuracy") -> 
     return pd.DataFrame(rows, columns=["job", *params, "status", key_metric, "error"])
 
 
+def _varies(values: pd.Series) -> bool:
+    """Whether a swept parameter tells the jobs apart: set (not ``=null``) in some job, and not equal in all."""
+    return bool(values.notna().any()) and values.astype(str).nunique() > 1
+
+
 class SweepSummaryCallback(Callback):
     """At the end of a multirun: print a rich table of all jobs, write ``sweep_summary.csv``
     into the sweep dir and, if asked, log it as a W&B table in an offline run.
@@ -111,8 +116,8 @@ class SweepSummaryCallback(Callback):
         counts = summary["status"].value_counts().to_dict()
         title = "sweep: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))  # short: repeated per table
         fixed = {"job", "status", self.key_metric, "error"}
-        if len(summary) > 1:  # the console shows what varies; the CSV keeps every parameter
-            summary = summary[[c for c in summary.columns if c in fixed or summary[c].astype(str).nunique() > 1]]
+        # the console shows the overrides that vary and are set; the CSV keeps every parameter
+        summary = summary[[c for c in summary.columns if c in fixed or _varies(summary[c])]]
         if not summary["error"].astype(bool).any():  # no job failed: no empty error column
             summary = summary.drop(columns="error")
         styles = {"complete": "green", "failed": "red", "corrupt": "red", "missing": "yellow",

@@ -11,19 +11,20 @@ import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from robustlens.config.saved import save_resolved_config
 from robustlens.config.top_level import top_level_keys
 from robustlens.config.validate import validate_config
-from robustlens.tasks.ddp import reset_ddp_environment
 from robustlens.utils.console_filters import install_console_filters
 from robustlens.utils.results_file import RESULTS_SCHEMA, write_results_atomic
 from robustlens.utils.versions import library_versions
+
+if TYPE_CHECKING:
+    import lightning as L
 
 log = logging.getLogger("robustlens")
 
@@ -128,10 +129,12 @@ def task_wrapper(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[Dict
             if cfg.get("extras", {}).get("print_config"):
                 print_config(cfg)
             if cfg.get("seed") is not None:
-                L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+                from lightning.fabric.utilities.seed import seed_everything
+
+                seed_everything(int(cfg.seed), workers=True, verbose=False)
             result = task(cfg)
         except BaseException as exc:
-            reset_ddp_environment()
+            _reset_ddp_environment()
             finish_wandb(exit_code=1)
             if records_results and _is_rank_zero() and not isinstance(exc, KeyboardInterrupt):
                 _record_failure(cfg, output_dir, exc, started)
@@ -139,11 +142,20 @@ def task_wrapper(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[Dict
                 log.error("job failed (the sweep goes on): %s: %s", type(exc).__name__, exc)
                 return None
             raise
-        reset_ddp_environment()
+        _reset_ddp_environment()
         finish_wandb(exit_code=0)
         return result
 
     return wrapped
+
+
+def _reset_ddp_environment() -> None:
+    """Clear the DDP variables a job set (imported here: ``tasks.ddp`` imports Lightning, which a
+    configuration error should not wait for)."""
+    import sys
+
+    if "robustlens.tasks.ddp" in sys.modules:  # only a job that built a Trainer can have set them
+        sys.modules["robustlens.tasks.ddp"].reset_ddp_environment()
 
 
 def _record_failure(cfg: DictConfig, output_dir: Path, exc: BaseException, started: float) -> None:
@@ -190,6 +202,31 @@ def instantiate_dict(node: DictConfig | None) -> list[Any]:
 
 
 def build_trainer(cfg: DictConfig, extra_callbacks: list[Any] | None = None, **overrides: Any) -> L.Trainer:
+    """The configured Trainer; its device goes into the job's header line (Lightning's banner is filtered)."""
     callbacks = [*instantiate_dict(cfg.get("callbacks")), *(extra_callbacks or [])]
     loggers = instantiate_dict(cfg.get("logger"))
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **overrides)
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **overrides)
+    if trainer.is_global_zero:
+        log.info("robustlens %s on %s", cfg.get("task_name", "job"), device_line(device_record(trainer)))
+    return trainer
+
+
+def device_record(trainer: L.Trainer) -> dict[str, Any]:
+    """Where a job ran, for ``results.json``: the root device, the accelerator and how many ranks."""
+    root = trainer.strategy.root_device
+    record: dict[str, Any] = {
+        "device": str(root), "accelerator": root.type, "devices": int(trainer.num_devices),
+        "num_nodes": int(trainer.num_nodes), "world_size": int(trainer.world_size),
+    }
+    if root.type == "cuda":
+        import torch
+
+        record["device_name"] = torch.cuda.get_device_name(root)
+    return record
+
+
+def device_line(record: dict[str, Any]) -> str:
+    """``cuda:0 (NVIDIA H200), 1 of 2 processes`` — the header line's account of the device."""
+    name = f" ({record['device_name']})" if record.get("device_name") else ""
+    ranks = record["world_size"]
+    return f"{record['device']}{name}, {ranks} process{'es' if ranks > 1 else ''}"

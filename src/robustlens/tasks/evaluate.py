@@ -35,7 +35,7 @@ from robustlens.evaluation.result import EvaluationResult, ProbePass, merge_prob
 from robustlens.evaluation.resume import FinishedProbes, probe_fingerprints, save_finished_probe
 from robustlens.evaluation.scalars import log_headline_scalars
 from robustlens.evaluation.worst_case import PREFIX as WORST_CASE
-from robustlens.tasks.common import build_trainer, job_info, results_payload
+from robustlens.tasks.common import build_trainer, device_record, job_info, results_payload
 from robustlens.utils.io import write_text_atomic
 from robustlens.utils.probe_checkpoints import PROBES_DIR
 from robustlens.utils.results_file import load_complete_results, write_results_atomic
@@ -163,7 +163,7 @@ def _write(
 ) -> dict[str, Any]:
     payload = results_payload(
         cfg, status=status, metrics=metrics, probes=descriptions, started=started,
-        extra={"completed_probes": completed, "world_size": int(trainer.world_size)},
+        extra={"completed_probes": completed, "world_size": int(trainer.world_size), "device": device_record(trainer)},
     )
     write_results_atomic(Path(cfg.paths.output_dir), payload)
     return payload

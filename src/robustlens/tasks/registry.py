@@ -17,15 +17,32 @@ TASKS: dict[str, str] = {
 
 
 def task_function(task: str) -> Callable[[Any], Any]:
-    """The task body of ``task`` wrapped by :func:`robustlens.tasks.common.task_wrapper`."""
-    from robustlens.tasks.common import task_wrapper
+    """The task body of ``task`` wrapped by :func:`robustlens.tasks.common.task_wrapper`, imported on call.
 
+    Why on call: the task bodies import torch and Lightning (seconds on a small machine), while
+    ``robustlens <task> --help`` and Hydra's own configuration errors are answered before the body
+    runs; deferring the import lets them answer without paying for it.
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
+
+    def body(cfg: Any) -> Any:  # imported after the config was validated
+        return _task_body(task)(cfg)
+
+    def run_task(cfg: Any) -> Any:
+        from robustlens.tasks.common import task_wrapper
+
+        return task_wrapper(body)(cfg)
+
+    run_task.__name__ = run_task.__qualname__ = task
+    return run_task
+
+
+def _task_body(task: str) -> Callable[[Any], Any]:
     if task == "train":
         from robustlens.tasks.train import train as body
     elif task == "evaluate":
         from robustlens.tasks.evaluate import evaluate as body
-    elif task == "report":
-        from robustlens.tasks.report import run_report as body
     else:
-        raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
-    return task_wrapper(body)
+        from robustlens.tasks.report import run_report as body
+    return body

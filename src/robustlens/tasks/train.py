@@ -14,7 +14,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from robustlens.tasks.common import build_trainer, results_payload
+from robustlens.tasks.common import build_trainer, device_record, results_payload
 from robustlens.tasks.generator_training import ensure_cached_generator
 from robustlens.utils.results_file import write_results_atomic
 
@@ -100,7 +100,7 @@ def fit_classifier(cfg: DictConfig, datamodule: Any, started: float) -> dict[str
     best = getattr(trainer.checkpoint_callback, "best_model_path", "") if trainer.checkpoint_callback else ""
     last = getattr(trainer.checkpoint_callback, "last_model_path", "") if trainer.checkpoint_callback else ""
     extra = {"checkpoints": {"best": best or None, "last": last or None},
-             "resumed_from": str(resumed) if resumed else None}
+             "resumed_from": str(resumed) if resumed else None, "device": device_record(trainer)}
     if (cfg.get("evaluation") or {}).get("probes"):
         from robustlens.tasks.evaluate import run_evaluation
 

@@ -1,6 +1,6 @@
 """Keep third-party advertising and irrelevant warnings out of a robustlens run's output.
 
-Why: Lightning prints "💡 Tip: … litlogger / litmodels" lines on every Trainer, and torch
+Why: Lightning prints "💡 Tip: … litlogger / litmodels" lines and its device banner on every Trainer, and torch
 warns about ``weights_only`` defaults when a checkpoint is loaded; neither tells a robustlens
 user anything they can act on (robustlens chooses how each checkpoint is loaded), and in a
 SLURM log of a 50-job sweep they bury the lines that matter. Everything else Lightning logs or
@@ -23,11 +23,19 @@ _LIGHTNING_LOGGERS = (
 )
 
 
+#: Lightning's per-Trainer device banner ("GPU available: False, used: False", "TPU available: …"):
+#: printed for every job of a sweep; robustlens writes the device into the job's header line and
+#: ``results.json`` instead
+_DEVICE_BANNER = ("GPU available:", "TPU available:", "HPU available:", "IPU available:")
+
+
 class _DropTips(logging.Filter):
-    """Drops Lightning's product tips (``💡 Tip: …``) and its ``weights_only`` notices."""
+    """Drops Lightning's product tips (``💡 Tip: …``), its ``weights_only`` notices and its device banner."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
+        if message.startswith(_DEVICE_BANNER):
+            return False
         return "Tip:" not in message and "weights_only" not in message
 
 
