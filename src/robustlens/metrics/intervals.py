@@ -13,8 +13,8 @@ Which interval for which number (``docs/metrics.md``, "Intervals"):
   samples stratified by class — :func:`bootstrap_interval` with ``strata`` from per-sample
   values, or :func:`class_rates_bootstrap_interval` from per-class counts alone.
 
-Every function takes arrays (numpy or anything ``np.asarray`` accepts, torch CPU tensors
-included) and returns ``(low, high)`` as floats for a scalar and as float64 arrays for a
+Every function takes arrays (numpy, anything ``np.asarray`` accepts, or torch tensors on any
+device) and returns ``(low, high)`` as floats for a scalar and as float64 arrays for a
 vector; an interval without data (``n = 0``, or ``n < 2`` for a t interval) is NaN.
 The metrics (``robustlens.metrics``) call these on their DDP-synced states, so one process
 and many give the same intervals, and the bootstraps are seeded, so a rerun gives the same.
@@ -29,8 +29,10 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import numpy as np
+import torch
 from pydantic import Field
 from scipy import stats
+from torch import Tensor
 
 #: the default confidence level (``evaluation.interval_level``)
 DEFAULT_LEVEL = 0.95
@@ -105,8 +107,8 @@ def wilson_interval(successes: Any, n: Any, level: float = DEFAULT_LEVEL) -> Int
     tests check the two agree). Written out because binomtest takes one rate at a time and the
     per-class intervals need one call for every class at once.
     """
-    k = np.asarray(successes, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
+    k = np.asarray(_numpy(successes), dtype=np.float64)
+    n = np.asarray(_numpy(n), dtype=np.float64)
     if np.any(k < 0) or np.any(k > n):
         raise ValueError("wilson_interval needs 0 <= successes <= n")
     z = z_value(level)
@@ -126,7 +128,7 @@ def t_interval(values: Any, level: float = DEFAULT_LEVEL) -> Interval:
     ``x̄ ± t_{(1+level)/2, n−1} · s/√n`` with the sample std ``s`` (ddof 1), as
     ``scipy.stats.t.interval(level, n − 1, x̄, s/√n)``.
     """
-    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    v = np.asarray(_numpy(values), dtype=np.float64).reshape(-1)
     v = v[~np.isnan(v)]
     if v.size < 2:
         return math.nan, math.nan
@@ -139,8 +141,8 @@ def grouped_t_interval(values: Any, groups: Any, num_groups: int, level: float =
 
     NaN values are dropped; a group with fewer than two values gets NaN (its spread is unknown).
     """
-    v = np.asarray(values, dtype=np.float64).reshape(-1)
-    g = np.asarray(groups, dtype=np.int64).reshape(-1)
+    v = np.asarray(_numpy(values), dtype=np.float64).reshape(-1)
+    g = np.asarray(_numpy(groups), dtype=np.int64).reshape(-1)
     keep = ~np.isnan(v)
     v, g = v[keep], g[keep]
     n = np.bincount(g, minlength=num_groups).astype(np.float64)
@@ -195,7 +197,7 @@ def bootstrap_interval(
     image); its multi-sample form also resamples strata in an order the statistic cannot see.
     The percentiles are those of ``scipy.stats.bootstrap(method="percentile")``.
     """
-    v = np.asarray(values, dtype=np.float64)
+    v = np.asarray(_numpy(values), dtype=np.float64)
     n = v.shape[0] if v.ndim else 0
     if n == 0:
         return math.nan, math.nan
@@ -214,7 +216,7 @@ def _stratified_draw(n: int, strata: Any, rng: np.random.Generator) -> Callable[
     """A function giving ``[B, n]`` resampled positions, each within its position's stratum."""
     if strata is None:
         return lambda b: rng.integers(0, n, size=(b, n))
-    s = np.asarray(strata).reshape(-1)
+    s = np.asarray(_numpy(strata)).reshape(-1)
     if s.size != n:
         raise ValueError(f"strata has {s.size} entries for {n} samples")
     order = np.argsort(s, kind="stable")
@@ -243,8 +245,8 @@ def class_rates_bootstrap_interval(
 
     ``statistic`` maps resampled rates ``[B, K]`` (NaN for a class without samples) to ``[B]``.
     """
-    k = np.asarray(successes, dtype=np.int64).reshape(-1)
-    n = np.asarray(counts, dtype=np.int64).reshape(-1)
+    k = np.asarray(_numpy(successes), dtype=np.int64).reshape(-1)
+    n = np.asarray(_numpy(counts), dtype=np.int64).reshape(-1)
     if not (n > 0).any():
         return math.nan, math.nan
     rng = np.random.default_rng(seed)
@@ -260,7 +262,7 @@ def mean_interval(values: Any, options: IntervalOptions) -> Interval:
     """The interval of the mean of ``values`` (NaN dropped) by ``options.means``: t or bootstrap."""
     if options.means == "t":
         return t_interval(values, options.level)
-    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    v = np.asarray(_numpy(values), dtype=np.float64).reshape(-1)
     v = v[~np.isnan(v)]
     return bootstrap_interval(v, lambda r: r.mean(axis=1), options.level, options.n_resamples, options.seed)
 
@@ -269,12 +271,29 @@ def grouped_mean_interval(values: Any, groups: Any, num_groups: int, options: In
     """Per-group intervals of the mean by ``options.means`` (``[num_groups]`` arrays each)."""
     if options.means == "t":
         return grouped_t_interval(values, groups, num_groups, options.level)
-    v = np.asarray(values, dtype=np.float64).reshape(-1)
-    g = np.asarray(groups, dtype=np.int64).reshape(-1)
+    v = np.asarray(_numpy(values), dtype=np.float64).reshape(-1)
+    g = np.asarray(_numpy(groups), dtype=np.int64).reshape(-1)
     low, high = np.full(num_groups, np.nan), np.full(num_groups, np.nan)
     for c in range(num_groups):
         low[c], high[c] = mean_interval(v[g == c], options)
     return low, high
+
+
+def interval_entries(key: str, interval: Interval) -> dict[str, Tensor]:
+    """``{<key>/ci_low: low, <key>/ci_high: high}`` as float64 tensors, as a metric returns them."""
+    low_key, high_key = interval_keys(key)
+    low, high = interval
+    return {low_key: torch.as_tensor(low, dtype=torch.float64), high_key: torch.as_tensor(high, dtype=torch.float64)}
+
+
+def wilson_entries(key: str, successes: Any, n: Any, level: float = DEFAULT_LEVEL) -> dict[str, Tensor]:
+    """:func:`interval_entries` of the Wilson interval of ``successes / n`` (tensors accepted)."""
+    return interval_entries(key, wilson_interval(successes, n, level))
+
+
+def _numpy(value: Any) -> Any:
+    """A tensor (on any device) as a numpy array; anything else as it is."""
+    return value.detach().cpu().numpy() if isinstance(value, Tensor) else value
 
 
 __all__ = [
@@ -289,9 +308,11 @@ __all__ = [
     "class_rates_bootstrap_interval",
     "grouped_mean_interval",
     "grouped_t_interval",
+    "interval_entries",
     "interval_keys",
     "mean_interval",
     "t_interval",
+    "wilson_entries",
     "wilson_interval",
     "z_value",
 ]
