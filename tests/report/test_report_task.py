@@ -10,6 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from robustlens.report.paired import CompareSpec
 from robustlens.report.tables import TableSpec
 from robustlens.tasks.report import run_report
 from tests.results_files import write_job
@@ -19,7 +20,7 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
 
 @pytest.mark.parametrize("path", sorted((CONF / "table").glob("*.yaml")), ids=lambda p: p.stem)
 def test_table_configs_instantiate(path):
-    assert isinstance(instantiate(OmegaConf.load(path), _convert_="all"), TableSpec)
+    assert isinstance(instantiate(OmegaConf.load(path), _convert_="all"), TableSpec | CompareSpec)
 
 
 def test_run_report_end_to_end(tmp_path):
