@@ -31,6 +31,7 @@ def per_sample(seed: int, accuracy: float, norm_scale: float) -> pd.DataFrame:
         "index": np.arange(100, 100 + N), "label": labels,
         "clean/pred": np.where(right, labels, (labels + 1) % 4),
         "lags/pred": labels, "lags/norm": rng.exponential(norm_scale, N),
+        "lags/success": rng.random(N) < 0.7, "lags/image_l2s": rng.exponential(norm_scale, N),
     })
 
 
@@ -118,3 +119,16 @@ def test_a_missing_reference_is_named(tmp_path: Path) -> None:
     write(tmp_path / "1", "pgd_at", per_sample(2, 0.6, 2.0))
     with pytest.raises(ValueError, match=r"no job has \{'training': 'standard'\}"):
         report(tmp_path)
+
+
+def test_statistics_of_found_perturbations_compare_the_samples_found_in_both(tmp_path: Path) -> None:
+    ref, robust = per_sample(1, 0.9, 1.0), per_sample(2, 0.6, 2.0)
+    write(tmp_path / "0", "standard", ref)
+    write(tmp_path / "1", "pgd_at", robust)
+    report(tmp_path, "table.metrics=[lags/image_l2s]")
+    out = pd.read_csv(tmp_path / "report" / "compare.csv")
+    assert list(out["probe"] + "/" + out["metric"]) == ["lags/image_l2s"]  # one probe only
+    both = ref["lags/success"] & robust["lags/success"]
+    assert out.loc[0, "n"] == both.sum() < N
+    want = stats.ttest_rel(robust["lags/image_l2s"][both], ref["lags/image_l2s"][both]).pvalue
+    assert out.loc[0, "p_value"] == pytest.approx(want)

@@ -97,3 +97,10 @@ def test_a_failing_plot_costs_neither_the_tables_nor_the_other_plots(tmp_path):
     assert any("dict failed" in s for s in summary["skipped_plots"])
     assert (sweep / "report" / "table.md").is_file()
     assert (sweep / "report" / "plots" / "robust_vs_conventional_training.mode.png").is_file()
+
+
+@pytest.mark.parametrize("table", ["default", "fairness", "classwise"])
+def test_intervals_on_request_from_the_command_line(table):
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("report", overrides=["run_dir=x", f"table={table}", "table.intervals=true"])
+    assert instantiate(cfg.table, _convert_="all").intervals is True

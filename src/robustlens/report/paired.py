@@ -47,8 +47,12 @@ SAMPLE_NEUTRAL_DATA_KEYS = frozenset({
     "data_dir", "root", "batch_size", "eval_batch_size", "num_workers", "pin_memory", "persistent_workers",
     "train_subset", "val_fraction", "download",
 })
-#: the per-sample column a mean metric is computed from (NormStatistics/LatentSeverity: ``norm``)
+#: the per-sample column a mean metric is computed from (NormStatistics/LatentSeverity: ``norm``);
+#: any other metric that is not an accuracy or a class summary is the mean of its own column
 MEAN_COLUMNS = {"severity": "norm", "norm": "norm"}
+#: statistics of the *found* perturbations (PerturbationStats): compared on the samples where the
+#: probe succeeded in both jobs
+SUCCESSFUL_ONLY = frozenset({"latent_norm", "norm_growth", "image_l2s", "image_l1"})
 COMPARISON_COLUMNS = ("probe", "metric", "reference", "value", "difference", "ci_low", "ci_high",
                       "p_value", "p_holm", "significant", "test", "n")
 
@@ -65,9 +69,12 @@ class CompareSpec:
         reference: the swept parameters that pick the reference row, e.g. ``{training: standard}``
             (``table.reference.training=standard``); every other job is compared with the
             reference job that agrees with it on all the other swept parameters.
-        metrics: ``accuracy`` (McNemar), ``severity``/``norm`` (paired ``norm_test`` on the
-            per-sample norms), ``worst_class_accuracy``, ``classwise_accuracy_spread``,
-            ``classwise_accuracy_std`` (paired stratified bootstrap).
+        metrics: ``accuracy`` (McNemar), ``worst_class_accuracy``, ``classwise_accuracy_spread``,
+            ``classwise_accuracy_std`` (paired stratified bootstrap), ``severity``/``norm`` (paired
+            ``norm_test`` on the per-sample norms) or the name of any other per-sample column
+            (its mean, e.g. ``noise_accuracy``, ``image_l2s``: the latter, a statistic of the found
+            perturbations, on the samples where the probe succeeded in both jobs); ``<probe>/<metric>``
+            compares one probe only.
         probes: the probes to compare; empty = every probe both jobs have.
         level: the level of the difference's interval.
         alpha: the family-wise error rate: ``*`` marks Holm-adjusted p-values below it.
@@ -91,10 +98,11 @@ class CompareSpec:
 
     def __post_init__(self) -> None:
         self.reference, self.metrics, self.probes = dict(self.reference), list(self.metrics), list(self.probes)
-        known = {"accuracy", *MEAN_COLUMNS, *CLASS_SUMMARY_STATISTICS}
-        unknown = [m for m in self.metrics if m not in known]
-        if unknown:
-            raise ConfigError(f"table=compare cannot compare {unknown}; it compares {sorted(known)}")
+
+    def metrics_of(self, probe: str) -> list[str]:
+        """The metrics compared for ``probe``: plain names and ``<probe>/<metric>`` entries."""
+        return [m.split("/", 1)[1] if "/" in m else m for m in self.metrics
+                if "/" not in m or m.split("/", 1)[0] == probe]
 
 
 def _norm(value: Any) -> str:
@@ -207,13 +215,24 @@ def _difference(pairs: pd.DataFrame, probe: str, metric: str, spec: CompareSpec,
             return None
         return pairs[f"{key}_ref"].to_numpy(float), pairs[f"{key}_job"].to_numpy(float)
 
-    if metric in MEAN_COLUMNS:
-        values = column(MEAN_COLUMNS[metric])
-        if values is None:
-            return None
-        return paired_mean_difference(*values, spec.norm_test, spec.level, spec.n_resamples, spec.seed)
+    if metric in CLASS_SUMMARY_STATISTICS or metric == "accuracy":
+        return _verdict_difference(pairs, metric, spec, num_classes, column)
+    values = column(MEAN_COLUMNS.get(metric, metric))
+    success = column("success")
+    if values is None or (metric in SUCCESSFUL_ONLY and success is None):
+        return None
+    if metric in SUCCESSFUL_ONLY:  # a perturbation that was not found has no size to compare
+        both = (success[0] == 1) & (success[1] == 1)
+        values = (np.where(both, values[0], np.nan), np.where(both, values[1], np.nan))
+    return paired_mean_difference(*values, spec.norm_test, spec.level, spec.n_resamples, spec.seed)
+
+
+def _verdict_difference(pairs: pd.DataFrame, metric: str, spec: CompareSpec, num_classes: int,
+                        column: Any) -> PairedDifference | None:
+    """Accuracy (McNemar) or a class summary (paired stratified bootstrap) from the predictions;
+    LLNA's accuracy, a per-image rate over noise draws, is compared as a mean."""
     labels = pairs["label"].to_numpy(int)
-    score = column("accuracy")  # LLNA: a per-image rate over noise draws
+    score = column("accuracy")
     if score is not None and not np.isin(np.concatenate(score), (0.0, 1.0)).all():
         if metric != "accuracy":
             return None
@@ -248,7 +267,7 @@ def build_comparison(records: list[JobRecord], spec: CompareSpec) -> pd.DataFram
         ref_table, job_table = per_sample(reference), per_sample(job)
         num_classes = int(max(ref_table["label"].max(), job_table["label"].max())) + 1
         for probe, joined in _probe_pairs(reference, job, ref_table, job_table, spec.probes).items():
-            for metric in spec.metrics:
+            for metric in spec.metrics_of(probe):
                 d = _difference(joined, probe, metric, spec, num_classes)
                 if d is None:
                     continue
@@ -261,6 +280,10 @@ def build_comparison(records: list[JobRecord], spec: CompareSpec) -> pd.DataFram
     frame = pd.DataFrame(rows, columns=columns)
     if frame.empty:
         raise ConfigError(f"no probe of the compared jobs has the per-sample columns of {spec.metrics}")
+    found = set(frame["metric"]) | set(frame["probe"] + "/" + frame["metric"])
+    unmatched = [m for m in spec.metrics if m not in found]
+    if unmatched:  # a misspelt metric would otherwise just be missing rows
+        log.warning("compare: metrics %s match no per-sample column of the compared probes", unmatched)
     frame["p_holm"] = holm(frame["p_value"].to_numpy(float))
     frame["significant"] = frame["p_holm"] < spec.alpha
     return frame
