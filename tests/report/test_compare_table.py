@@ -18,6 +18,9 @@ from tests.results_files import write_job
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 N = 80
+#: what the jobs report in results.json: a metric is compared only for the probes that report it
+REPORTED = {f"{probe}/{metric}": 0.5 for probe in ("clean", "lags") for metric in ("accuracy", "worst_class_accuracy")}
+REPORTED.update({"lags/severity": 1.0, "lags/image_l2s": 1.0})
 DATA = {"_target_": "robustlens.data.MNISTDataModule", "test_subset": 600, "seed": 0, "data_dir": "/a",
         "batch_size": 128}
 
@@ -30,13 +33,14 @@ def per_sample(seed: int, accuracy: float, norm_scale: float) -> pd.DataFrame:
     return pd.DataFrame({
         "index": np.arange(100, 100 + N), "label": labels,
         "clean/pred": np.where(right, labels, (labels + 1) % 4),
+        "clean/norm": rng.random(N),  # a bounded attack's norms: no severity (results.json has none)
         "lags/pred": labels, "lags/norm": rng.exponential(norm_scale, N),
         "lags/success": rng.random(N) < 0.7, "lags/image_l2s": rng.exponential(norm_scale, N),
     })
 
 
 def write(job_dir: Path, training: str, table: pd.DataFrame, data: dict | None = None, seed: int = 0) -> None:
-    write_job(job_dir, {"clean/accuracy": 0.5}, sweep_params={"training": training}, seed=seed,
+    write_job(job_dir, REPORTED, sweep_params={"training": training}, seed=seed,
               config={"data": data or DATA, "seed": seed})
     table.to_csv(job_dir / "per_sample.csv", index=False)
 
@@ -55,6 +59,7 @@ def test_compare_table_against_scipy(tmp_path: Path) -> None:
     report(tmp_path)
     out = pd.read_csv(tmp_path / "report" / "compare.csv")
     assert set(out["probe"]) == {"clean", "lags"} and (out["job"].astype(str) == "1").all()
+    assert ("clean", "severity") not in set(zip(out["probe"], out["metric"], strict=True))  # not reported
     row = out.set_index(["probe", "metric"])
     # accuracy: exact McNemar on the discordant pairs
     a, b = ref["clean/pred"] == ref["label"], robust["clean/pred"] == robust["label"]
@@ -132,3 +137,16 @@ def test_statistics_of_found_perturbations_compare_the_samples_found_in_both(tmp
     assert out.loc[0, "n"] == both.sum() < N
     want = stats.ttest_rel(robust["lags/image_l2s"][both], ref["lags/image_l2s"][both]).pvalue
     assert out.loc[0, "p_value"] == pytest.approx(want)
+
+
+def test_a_dotted_parameter_names_the_reference_from_the_command_line(tmp_path: Path) -> None:
+    for i, mode in enumerate(["plain", "robust"]):
+        write_job(tmp_path / str(i), REPORTED, sweep_params={"classifier.mode": mode},
+                  config={"data": DATA, "seed": 0})
+        per_sample(i, 0.8, 1.0).to_csv(tmp_path / str(i) / "per_sample.csv", index=False)
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("report", overrides=[f"run_dir={tmp_path}", "table=compare", "plots=[]",
+                                           "+table.reference.classifier.mode=plain"])
+    run_report(cfg)
+    out = pd.read_csv(tmp_path / "report" / "compare.csv")
+    assert set(out["classifier.mode"]) == {"robust"} and set(out["reference_job"].astype(str)) == {"0"}

@@ -74,7 +74,8 @@ class CompareSpec:
             ``norm_test`` on the per-sample norms) or the name of any other per-sample column
             (its mean, e.g. ``noise_accuracy``, ``image_l2s``: the latter, a statistic of the found
             perturbations, on the samples where the probe succeeded in both jobs); ``<probe>/<metric>``
-            compares one probe only.
+            compares one probe only. A metric is compared for the probes whose results.json
+            reports it in both jobs.
         probes: the probes to compare; empty = every probe both jobs have.
         level: the level of the difference's interval.
         alpha: the family-wise error rate: ``*`` marks Holm-adjusted p-values below it.
@@ -97,12 +98,24 @@ class CompareSpec:
     caption: str | None = None
 
     def __post_init__(self) -> None:
-        self.reference, self.metrics, self.probes = dict(self.reference), list(self.metrics), list(self.probes)
+        self.reference, self.metrics, self.probes = _dotted(self.reference), list(self.metrics), list(self.probes)
 
     def metrics_of(self, probe: str) -> list[str]:
         """The metrics compared for ``probe``: plain names and ``<probe>/<metric>`` entries."""
         return [m.split("/", 1)[1] if "/" in m else m for m in self.metrics
                 if "/" not in m or m.split("/", 1)[0] == probe]
+
+
+def _dotted(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{classifier: {mode: plain}}`` (what ``+table.reference.classifier.mode=plain`` makes) as
+    ``{"classifier.mode": "plain"}``, the swept parameter's name."""
+    out: dict[str, Any] = {}
+    for key, value in dict(mapping).items():
+        if isinstance(value, dict):
+            out.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _norm(value: Any) -> str:
@@ -247,6 +260,11 @@ def _verdict_difference(pairs: pd.DataFrame, metric: str, spec: CompareSpec, num
                                            spec.level, spec.n_resamples, spec.seed)
 
 
+def _metric_keys(record: JobRecord) -> set[str]:
+    """The ``<probe>/<metric>`` keys a job reports: a metric is compared only where both jobs report it."""
+    return set((record.payload or {}).get("metrics") or {})
+
+
 def build_comparison(records: list[JobRecord], spec: CompareSpec) -> pd.DataFrame:
     """The comparison table: one row per (job, probe, metric) with the columns of
     :data:`COMPARISON_COLUMNS` after ``job``, ``reference_job`` and the swept parameters."""
@@ -260,14 +278,20 @@ def build_comparison(records: list[JobRecord], spec: CompareSpec) -> pd.DataFram
             tables[record.job] = pd.read_csv(record.path / PER_SAMPLE_FILE)
         return tables[record.job]
 
-    param_names = sorted({k for _, r in pairs for k in r.params})
+    # the parameters that tell the jobs apart (an override every job shares is no label)
+    jobs = [r for pair in pairs for r in pair]
+    param_names = sorted(k for k in {k for r in jobs for k in r.params}
+                         if len({_norm(r.params.get(k)) for r in jobs}) > 1)
     rows = []
     for reference, job in pairs:
         check_shared_samples(reference, job)
         ref_table, job_table = per_sample(reference), per_sample(job)
         num_classes = int(max(ref_table["label"].max(), job_table["label"].max())) + 1
+        reported = _metric_keys(reference) & _metric_keys(job)
         for probe, joined in _probe_pairs(reference, job, ref_table, job_table, spec.probes).items():
             for metric in spec.metrics_of(probe):
+                if f"{probe}/{metric}" not in reported:  # e.g. no `severity` of a PGD probe's bounded norms
+                    continue
                 d = _difference(joined, probe, metric, spec, num_classes)
                 if d is None:
                     continue
