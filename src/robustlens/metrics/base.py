@@ -15,6 +15,7 @@ from pydantic import Field
 from torch import Tensor, nn
 from torchmetrics import Metric
 
+from robustlens.metrics.intervals import IntervalOptions
 from robustlens.utils.parameters import Configurable
 
 #: the class count a metric is built for (``${data.num_classes}`` in configs): at least two classes
@@ -73,7 +74,9 @@ class ProbeMetric(Configurable, Metric, abc.ABC):
     a per-class vector (stored as ``"<probe>/<key>/<class>"``) or a matrix (stored as nested
     lists, e.g. confusion matrices). Keys follow one convention (``docs/metrics.md``): the
     headline value is ``<name>`` (a mean is the plain name), its statistics ``<name>_std``,
-    ``<name>_q25``, …, its per-class vector ``classwise_<name>``.
+    ``<name>_q25``, …, its per-class vector ``classwise_<name>``, and the bounds of a headline
+    value's confidence interval ``<name>/ci_low`` and ``<name>/ci_high``
+    (:mod:`robustlens.metrics.intervals`).
 
     Every metric declares the keys it returns in :attr:`emits` before it sees data, so that a
     probe can refuse two metrics that would write the same key (one would silently win).
@@ -85,6 +88,13 @@ class ProbeMetric(Configurable, Metric, abc.ABC):
 
     #: hook: whether the metric needs ``ProbeOutput.inputs`` (so probes keep them)
     needs_inputs: ClassVar[bool] = False
+    #: how the metric's intervals are computed (level, bootstrap resamples and seed);
+    #: the evaluation sets the configured ones with :meth:`set_interval_options`
+    interval_options: IntervalOptions = IntervalOptions()
+
+    def set_interval_options(self, options: IntervalOptions) -> None:
+        """Use ``options`` (``evaluation.interval_*``) for the intervals :meth:`compute` returns."""
+        self.interval_options = options
 
     def set_model(self, model: nn.Module) -> None:
         """Hook: the classifier under evaluation, given before the first batch (a metric that
