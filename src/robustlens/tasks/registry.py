@@ -35,6 +35,8 @@ def task_function(task: str) -> Callable[[Any], Any]:
         return task_wrapper(body)(cfg)
 
     run_task.__name__ = run_task.__qualname__ = task
+    # Hydra names the job (and its log file, ``<task>.log``) after the task function's module
+    run_task.__module__ = f"robustlens.tasks.{task}"
     return run_task
 
 
