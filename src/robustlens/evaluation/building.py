@@ -49,8 +49,7 @@ def build_probes(cfg: DictConfig, num_classes: int) -> dict[str, Probe]:
         plain = OmegaConf.to_container(probe_cfg, resolve=True)  # resolved against the whole config
         plain.pop("metrics", None)
         for metric in metrics.values():
-            if hasattr(metric, "set_interval_options"):
-                metric.set_interval_options(intervals)
+            metric.set_interval_options(intervals)
         probe = instantiate(plain, metrics=metrics)
         probe.set_memory_budget(evaluation.get("memory_budget_mb"))  # latent probes: chunks that fit it
         probes[str(name)] = probe
