@@ -1,0 +1,37 @@
+"""Mutants for the test gaps of issue 21: each is a bug that the suite let pass before its test was added
+(or made to name what it checks); each was applied by hand and its selection seen to fail."""
+
+from __future__ import annotations
+
+from tests.mutants.mutant import Mutant
+
+_CORRUPTIONS = "src/robustlens/attacks/corruptions/functional.py"
+_PARAMETERS = "tests/attacks/test_corruption_parameters.py"
+
+MUTANTS: list[Mutant] = [
+    # --- CIFAR-10-C parameters (published table of make_cifar_c.py) ---
+    Mutant("shot noise severity 5: 50 -> 10", "corruptions", _CORRUPTIONS,
+           '"shot_noise": (500, 250, 100, 75, 50),', '"shot_noise": (500, 250, 100, 75, 10),',
+           (_PARAMETERS,)),
+    Mutant("gaussian noise: every severity doubled (in the function)", "corruptions", _CORRUPTIONS,
+           'return (x + c * rnd.randn("noise", x.shape[1:])).clamp(0, 1)',
+           'return (x + 2 * c * rnd.randn("noise", x.shape[1:])).clamp(0, 1)',
+           (f"{_PARAMETERS}::test_noise_levels_are_the_published_ones",)),
+    Mutant("gaussian blur severity 5: sigma 1 -> 2", "corruptions", _CORRUPTIONS,
+           '"gaussian_blur": (0.4, 0.6, 0.7, 0.8, 1.0),', '"gaussian_blur": (0.4, 0.6, 0.7, 0.8, 2.0),',
+           (_PARAMETERS,)),
+    Mutant("gaussian blur: sigma read from the wrong severity (in the function)", "corruptions", _CORRUPTIONS,
+           'c = _c("gaussian_blur", severity)', 'c = _c("gaussian_blur", min(severity + 1, 5))',
+           (f"{_PARAMETERS}::test_gaussian_blur_is_scipys_filter_with_the_published_sigma",)),
+    Mutant("zoom blur: rounded arange length (one zoom factor short at severities 1-2)", "corruptions",
+           _CORRUPTIONS, "zooms = [float(z) for z in np.arange(1, top, 0.01)]",
+           "zooms = [1 + 0.01 * i for i in range(round((top - 1) / 0.01))]",
+           (f"{_PARAMETERS}::test_zoom_defocus_pixelate_and_jpeg_use_the_published_parameters",)),
+    Mutant("elastic transform: affine jitter doubled", "corruptions", _CORRUPTIONS,
+           'rnd.uniform("affine", (3, 2), -jitter, jitter)', 'rnd.uniform("affine", (3, 2), -2 * jitter, 2 * jitter)',
+           (f"{_PARAMETERS}::test_elastic_transform_has_the_published_affine_jitter_and_local_displacement",)),
+    Mutant("elastic transform: displacement field smoothed with twice sigma", "corruptions", _CORRUPTIONS,
+           'fl.gaussian_blur(fields, sigma, mode="reflect", truncate=3.0) * alpha',
+           'fl.gaussian_blur(fields, 2 * sigma, mode="reflect", truncate=3.0) * alpha',
+           (f"{_PARAMETERS}::test_elastic_transform_has_the_published_affine_jitter_and_local_displacement",)),
+]
