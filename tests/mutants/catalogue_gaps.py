@@ -35,3 +35,19 @@ MUTANTS: list[Mutant] = [
            'fl.gaussian_blur(fields, 2 * sigma, mode="reflect", truncate=3.0) * alpha',
            (f"{_PARAMETERS}::test_elastic_transform_has_the_published_affine_jitter_and_local_displacement",)),
 ]
+
+_AUTOATTACK = "src/robustlens/attacks/autoattack.py"
+_AA_TEST = "tests/attacks/test_autoattack_adapter.py::test_autoattack_later_components_run_on_a_gradient_masked_model"
+MUTANTS += [
+    # --- AutoAttack: the adapter's own record of the components it ran ---
+    Mutant("autoattack adapter drops FAB-T", "autoattack", _AUTOATTACK,
+           "        aa.fab.n_target_classes = min(aa.fab.n_target_classes, num_classes - 1)\n",
+           "        aa.fab.n_target_classes = min(aa.fab.n_target_classes, num_classes - 1)\n"
+           "        aa.attacks_to_run = [a for a in aa.attacks_to_run if a != 'fab-t']\n",
+           (_AA_TEST,)),
+    Mutant("autoattack adapter drops APGD-T", "autoattack", _AUTOATTACK,
+           "        aa.fab.n_target_classes = min(aa.fab.n_target_classes, num_classes - 1)\n",
+           "        aa.fab.n_target_classes = min(aa.fab.n_target_classes, num_classes - 1)\n"
+           "        aa.attacks_to_run = [a for a in aa.attacks_to_run if a != 'apgd-t']\n",
+           (_AA_TEST,)),
+]
