@@ -51,3 +51,16 @@ MUTANTS += [
            "        aa.attacks_to_run = [a for a in aa.attacks_to_run if a != 'apgd-t']\n",
            (_AA_TEST,)),
 ]
+
+_TRAIN = "src/robustlens/tasks/train.py"
+_RESUME_TESTS = "tests/tasks/test_train_resume.py"
+MUTANTS += [
+    # --- training resume: what was resumed, not only where the run ended ---
+    Mutant("train: ckpt_path no longer passed to Trainer.fit", "resume", _TRAIN,
+           "trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path,",
+           "trainer.fit(module, datamodule=datamodule, ckpt_path=None,",
+           (f"{_RESUME_TESTS}::test_a_run_resumed_from_its_checkpoint_ends_where_an_uninterrupted_run_ends",)),
+    Mutant("train: a rerun job no longer looks for its own checkpoint", "resume", _TRAIN,
+           'resumed = None if cfg.get("ckpt_path") else _resume_checkpoint(trainer)', "resumed = None",
+           (f"{_RESUME_TESTS}::test_a_job_rerun_in_its_own_dir_continues_from_its_last_finished_epoch",)),
+]
