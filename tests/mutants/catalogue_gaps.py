@@ -64,3 +64,15 @@ MUTANTS += [
            'resumed = None if cfg.get("ckpt_path") else _resume_checkpoint(trainer)', "resumed = None",
            (f"{_RESUME_TESTS}::test_a_job_rerun_in_its_own_dir_continues_from_its_last_finished_epoch",)),
 ]
+
+_TIMM = "src/robustlens/models/classifiers/sources/timm_source.py"
+_TIMM_TEST = "tests/zoo/test_sources.py::test_timm_normalisation_comes_from_the_models_own_pretrained_config"
+MUTANTS += [
+    # --- timm: normalisation from the model's own pretrained config ---
+    Mutant("timm: ImageNet's default mean hard-coded", "sources", _TIMM,
+           '"mean": [float(v) for v in cfg["mean"]] if cfg.get("mean") else None,',
+           '"mean": [0.485, 0.456, 0.406],', (_TIMM_TEST,)),
+    Mutant("timm: ImageNet's default std hard-coded", "sources", _TIMM,
+           '"std": [float(v) for v in cfg["std"]] if cfg.get("std") else None,',
+           '"std": [0.229, 0.224, 0.225],', (_TIMM_TEST,)),
+]

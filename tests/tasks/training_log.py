@@ -12,8 +12,9 @@ from pathlib import Path
 
 from lightning.pytorch import Callback
 
-#: the Hydra overrides that add the callback, writing to ``path``
+
 def overrides(path: str | Path) -> list[str]:
+    """The Hydra overrides that add the callback, writing to ``path``."""
     return ["+callbacks.training_log._target_=tests.tasks.training_log.TrainingLog",
             f"+callbacks.training_log.path={path}"]
 
@@ -26,8 +27,8 @@ class TrainingLog(Callback):
         self.path = Path(path)
 
     def _write(self, **event) -> None:
-        with open(self.path, "a") as handle:
-            handle.write(json.dumps(event) + "\n")
+        with open(self.path, "a") as handle:  # a new line first: a line torn by a kill stays on its own
+            handle.write("\n" + json.dumps(event))
 
     def on_train_start(self, trainer, pl_module) -> None:
         steps = sorted({int(state["step"]) for optimizer in trainer.optimizers
@@ -44,6 +45,8 @@ def fits(path: str | Path) -> list[dict]:
     it ran (a killed fit's last line may be torn: it is dropped)."""
     runs: list[dict] = []
     for line in Path(path).read_text().splitlines():
+        if not line.strip():
+            continue
         try:
             event = json.loads(line)
         except json.JSONDecodeError:
