@@ -1,5 +1,8 @@
 """Mutants for the test gaps of issue 21: each is a bug that the suite let pass before its test was added
-(or made to name what it checks); each was applied by hand and its selection seen to fail."""
+(or made to name what it checks); each was applied by hand and its selection seen to fail.
+
+Selections that run an evaluation share one module fixture per run of pytest (about 30-60 s on a
+contended 2-core machine); the others take seconds."""
 
 from __future__ import annotations
 
@@ -72,25 +75,21 @@ MUTANTS += [
     Mutant("timm: ImageNet's default mean hard-coded", "sources", _TIMM,
            '"mean": [float(v) for v in cfg["mean"]] if cfg.get("mean") else None,',
            '"mean": [0.485, 0.456, 0.406],', (_TIMM_TEST,)),
-    Mutant("timm: ImageNet's default std hard-coded", "sources", _TIMM,
-           '"std": [float(v) for v in cfg["std"]] if cfg.get("std") else None,',
-           '"std": [0.229, 0.224, 0.225],', (_TIMM_TEST,)),
 ]
 
 _EVALUATE_TESTS = "tests/tasks/test_evaluate.py"
 _WORST_E2E = f"{_EVALUATE_TESTS}::test_worst_case_over_three_attacks_is_pointwise_over_per_sample_csv"
 _REPORT_E2E = f"{_EVALUATE_TESTS}::test_report_of_a_real_evaluation_shows_the_values_of_its_results_json"
+_NUMPY_E2E = f"{_EVALUATE_TESTS}::test_every_metric_of_a_real_evaluation_is_its_numpy_definition_over_per_sample_csv"
 MUTANTS += [
     # --- worst case end to end over three attacks, against per_sample.csv ---
     Mutant("worst case: robust if any attack failed (not every one)", "worst_case",
            "src/robustlens/evaluation/worst_case.py", 'reduce="amax")', 'reduce="amin")', (_WORST_E2E,)),
-    Mutant("worst case: only the last attack probe enters it", "worst_case",
-           "src/robustlens/evaluation/worst_case.py",
-           "return [name for name, probe in probes.items() if probe.in_worst_case]",
-           "return [name for name, probe in probes.items() if probe.in_worst_case][-1:]", (_WORST_E2E,)),
     # --- report = results.json on a real evaluate -> report run ---
     Mutant("report: per-class keys numbered from 1", "report", "src/robustlens/report/collect.py",
            "        cls = float(parts[-1])\n", "        cls = float(parts[-1]) + 1\n", (_REPORT_E2E,)),
-    Mutant("report: the overall table mixes in the per-class values", "report", "src/robustlens/report/tables.py",
-           'if spec.classes == "overall":', 'if spec.classes != "overall":', (_REPORT_E2E,)),
+    # --- metrics of a real run against the numpy definitions (replaces goldens from an earlier run) ---
+    Mutant("cfps counts the errors' true classes (cfps and cfns swapped)", "metrics",
+           "src/robustlens/metrics/classwise.py", '"cfps": rate(errors.sum(dim=0), total),',
+           '"cfps": rate(errors.sum(dim=1), total),', (_NUMPY_E2E,)),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -12,6 +13,7 @@ from robustlens.tasks.common import task_wrapper
 from robustlens.tasks.evaluate import evaluate
 from robustlens.tasks.train import train
 from tests.hydra_utils import compose_config, run_cli
+from tests.metrics.numpy_reference import reference_metrics
 
 EVAL_FAST = [
     "data.test_subset=60", "extras.print_config=false", "evaluation.probes.pgd_linf.attack.steps=5",
@@ -87,6 +89,17 @@ def test_worst_case_over_three_attacks_is_pointwise_over_per_sample_csv(three_at
         of_class = robust[table["label"] == c]
         expected = of_class.mean() if len(of_class) else float("nan")
         assert metrics[f"worst_case/classwise_accuracy/{c}"] == pytest.approx(expected, abs=1e-12, nan_ok=True), c
+
+
+def test_every_metric_of_a_real_evaluation_is_its_numpy_definition_over_per_sample_csv(three_attacks: Path) -> None:
+    """Accuracy, errors, flips, confusion, CFPS/CFNS, per-class rates and the worst case of every probe,
+    recomputed in numpy from the run's per-sample predictions (tests/metrics/numpy_reference.py)."""
+    metrics = json.loads((three_attacks / "results.json").read_text())["metrics"]
+    reference = reference_metrics(pd.read_csv(three_attacks / "per_sample.csv"), ("clean", *ATTACKS), worst=ATTACKS)
+    assert len(reference) > 150
+    for key, expected in reference.items():
+        assert np.allclose(np.asarray(metrics[key], float), np.asarray(expected, float), rtol=0, atol=1e-12,
+                           equal_nan=True), (key, metrics[key], expected)
 
 
 def test_report_of_a_real_evaluation_shows_the_values_of_its_results_json(three_attacks: Path) -> None:
