@@ -106,7 +106,16 @@ def test_autoattack_later_components_run_on_a_gradient_masked_model(digits, capl
     masked = _Quantised(copy.deepcopy(model)).eval()
     x, y = x[:8], y[:8]
     ce = APGDCE(0.25, seed=0)(masked, x, y)
-    res = AutoAttack(0.25, seed=0)(masked, x, y)
+    adapter = AutoAttack(0.25, seed=0)
+    res = adapter(masked, x, y)
+    # the adapter's own record: the four components in order, each on the points the previous left robust,
+    # APGD-CE on every correctly classified point, and every point still robust at the end went through all
+    ran = {run.name: set(run.points.tolist()) for run in adapter.components_run}
+    assert [run.name for run in adapter.components_run] == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    assert ran["apgd-ce"] == set(torch.nonzero(masked(x).argmax(1).eq(y)).flatten().tolist())
+    assert ran["apgd-ce"] >= ran["apgd-t"] >= ran["fab-t"] >= ran["square"] != set()
+    assert ran["apgd-t"] == set(torch.nonzero(~ce.success).flatten().tolist())  # the same APGD-CE run
+    assert set(torch.nonzero(~res.success).flatten().tolist()) <= ran["square"]
     # the reference run, with its log: every component ran on the points still robust
     aa = pyautoattack.AutoAttack(masked, eps=0.25, norm="Linf", seed=0, version="standard", device="cpu")
     with caplog.at_level(logging.DEBUG, logger="auto-attack"), torch.random.fork_rng(devices=[]):

@@ -173,7 +173,8 @@ def test_determinism_and_per_sample_seeding(name, images, corrupted):
 #   texture weight rises, so the image's share of the result falls; pixelate: 32→27→32 can move
 #   more than 32→24→32 (grid alignment); snow: severity 3 has larger but sparser flakes than 2
 #   (zoom 1.75, threshold .55), so 2 vs 3 is not ordered; elastic_transform: the affine jitter shrinks
-#   (2.56 → 0.96 px) while the local displacement grows.
+#   (2.56 → 0.96 px) while the local displacement grows, so no size of change is ordered: both parts are
+#   measured against the published parameters in test_corruption_parameters.py instead.
 MONOTONE_GROUPS = {
     "glass_blur": [(1, 4), (2, 4), (3, 4), (1, 5), (2, 5), (3, 5)],
     "saturate": [(1, 2), (3, 4), (4, 5)],
@@ -183,7 +184,7 @@ MONOTONE_GROUPS = {
 }
 
 
-@pytest.mark.parametrize("name", ALL_CORRUPTIONS)
+@pytest.mark.parametrize("name", [name for name in ALL_CORRUPTIONS if name != "elastic_transform"])
 def test_severity_ordering(name, images, corrupted):
     d = {s: float((corrupted[(name, s)] - images).abs().mean()) for s in range(1, 6)}
     if name == "frost":
@@ -192,8 +193,6 @@ def test_severity_ordering(name, images, corrupted):
             return float(torch.corrcoef(torch.stack([out.flatten(), images.flatten()]))[0, 1])
         shares = [image_share(s) for s in range(1, 6)]
         assert all(shares[i + 1] < shares[i] for i in range(4)), shares
-    elif name == "elastic_transform":
-        pytest.skip("published elastic parameters trade affine jitter for local displacement")
     elif name in MONOTONE_GROUPS:
         for lo, hi in MONOTONE_GROUPS[name]:
             assert d[hi] > d[lo], (lo, hi, d)

@@ -56,7 +56,8 @@ def same_metrics(reference: dict[str, float], other: dict[str, float], atol: flo
 
 def cli_env() -> dict[str, str]:
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONWARNINGS": "ignore"}
-    env["PYTHONPATH"] = str(REPO_ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    # the repository too: test callbacks (tests.tasks.training_log) are loaded by the killed runs
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT), env.get("PYTHONPATH", "")])
     return env
 
 

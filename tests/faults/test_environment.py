@@ -16,6 +16,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.conftest import missing
 from tests.faults.helpers import EVAL_FAST, cli_env, metrics_of, same_metrics
 from tests.hydra_utils import compose_config
 
@@ -23,15 +24,20 @@ pytestmark = pytest.mark.faults
 
 
 # --- a full disk -----------------------------------------------------------------------------------------
-@pytest.fixture
-def small_filesystem(tmp_path: Path):
-    """A 2 MiB tmpfs (root only); skipped with the reason where mounting is not allowed."""
-    mount = tmp_path / "small-fs"
-    mount.mkdir()
+def mount_small_tmpfs(mount: Path) -> None:
+    """Mount a 2 MiB tmpfs at ``mount``, or skip saying why (root only) — fail under CI, which runs as root."""
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
                           capture_output=True, text=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a size-limited tmpfs here ({done.stderr.strip() or 'mount failed'}; needs root)")
+        missing(f"cannot mount a size-limited tmpfs here ({done.stderr.strip() or 'mount failed'}; needs root)")
+
+
+@pytest.fixture
+def small_filesystem(tmp_path: Path):
+    """A 2 MiB tmpfs (root only); skipped with the reason where mounting is not allowed (failed under CI)."""
+    mount = tmp_path / "small-fs"
+    mount.mkdir()
+    mount_small_tmpfs(mount)
     try:
         yield mount
     finally:
@@ -235,18 +241,24 @@ def test_a_dead_ddp_rank_fails_its_job_with_a_message_the_sweep_goes_on_and_the_
 NO_NETWORK = "ip link set lo up && exec strace -f -qq -e trace=connect -o {trace} {python} -m robustlens {args}"
 
 
+def require_network_namespace() -> None:
+    """``unshare``, ``strace`` and ``ip`` present and a network namespace allowed, or skip saying which is
+    not — fail under CI (``missing()``), where they must be."""
+    for tool in ("unshare", "strace", "ip"):
+        if shutil.which(tool) is None:
+            missing(f"{tool} not found: cannot cut the network off / watch connections")
+    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        missing(f"cannot create a network namespace here ({probe.stderr.strip()}; needs root)")
+
+
 @pytest.mark.slow
 def test_wandb_stays_offline_without_network_and_the_run_is_complete_for_a_later_sync(
     tmp_path: Path, fault_ledger
 ) -> None:
     from robustlens.utils.wandb_records import find_run_files, logged_history
 
-    for tool in ("unshare", "strace", "ip"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} not found: cannot cut the network off / watch connections")
-    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        pytest.skip(f"cannot create a network namespace here ({probe.stderr.strip()}; needs root)")
+    require_network_namespace()
     run = tmp_path / "run"
     args = ["train", "logger=wandb", "trainer.max_epochs=2", "data.train_subset=200", "extras.print_config=false",
             "callbacks.rich_progress_bar=null", "callbacks.latent_report=null", f"hydra.run.dir={run}"]

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.faults.helpers import (
     EVAL_FAST,
@@ -25,12 +26,28 @@ from tests.faults.helpers import (
     same_metrics,
     timed_run,
 )
+from tests.tasks import training_log
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 SEEDS = [0, 1, 2]
 TRAIN = ["train", "training=noise", "trainer.max_epochs=3", "data.train_subset=300", "extras.print_config=false",
-         "callbacks.rich_progress_bar=null", "callbacks.latent_report=null", "seed=7"]
+         "callbacks.rich_progress_bar=null", "callbacks.latent_report=null", "seed=7",
+         *training_log.overrides("${paths.output_dir}/training-log.jsonl")]
+
+
+def first_epoch_to_train(checkpoints: Path, max_epochs: int) -> int:
+    """Where a resumed fit must start, by the documented rule: after the newest epoch held by an intact
+    checkpoint, except the final epoch's (its metrics died with the run, so it is trained again)."""
+    epochs = []
+    for path in checkpoints.glob("*.ckpt") if checkpoints.is_dir() else ():
+        try:
+            epoch = int(torch.load(path, map_location="cpu", weights_only=False)["epoch"])
+        except Exception:  # torn by the kill: not resumable
+            continue
+        if epoch + 1 < max_epochs:
+            epochs.append(epoch)
+    return max(epochs) + 1 if epochs else 0
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +71,9 @@ def test_kill9_of_train_at_a_random_moment_then_the_same_command(
         if killed:
             break
         delay /= 2
+    assert killed, "no kill was injected: the run finished before every moment tried"
     before = finished_units(run_dir) if run_dir.is_dir() else {}
+    start = first_epoch_to_train(run_dir / "checkpoints", max_epochs=3)
     again = subprocess.run([sys.executable, "-m", "robustlens", *command], cwd=tmp_path, env=cli_env(),
                            capture_output=True, text=True, timeout=900)
     if again.returncode != 0:  # counted before failing: the summary must show a failed recovery
@@ -66,6 +85,11 @@ def test_kill9_of_train_at_a_random_moment_then_the_same_command(
     fault_ledger.record("kill -9 of robustlens train", injected=int(killed), recovered=killed and equal,
                         lost=len(lost) + (0 if equal else 1))
     assert not lost and equal
+    # the rerun began after the last finished epoch and trained none of the finished ones again
+    rerun = training_log.fits(run_dir / "training-log.jsonl")[-1]
+    batches_per_epoch = len([b for b in rerun["batches"] if b[0] == rerun["batches"][-1][0]])
+    assert rerun["epoch"] == start and rerun["global_step"] == start * batches_per_epoch, (rerun, start)
+    assert {epoch for epoch, _ in rerun["batches"]} == set(range(start, 3))
 
 
 EVAL_SWEEP = ["evaluation.probes.pgd_linf.attack.eps=0.05,0.1,0.2"]
@@ -95,6 +119,11 @@ def test_kill9_of_an_evaluate_multirun_at_random_moments_then_the_same_command(
         units = finished_units(tmp_path / "sweep") if (tmp_path / "sweep").is_dir() else {}
         assert not lost_units(before, units), "a finished unit disappeared or was redone by a killed run"
         before = units
+    if not before:  # both seeded moments fell before the first unit finished: one late kill more
+        kills += run_and_kill(command, tmp_path, 0.8 * duration)
+        before = finished_units(tmp_path / "sweep") if (tmp_path / "sweep").is_dir() else {}
+    assert kills >= 1, "no kill was injected: every run finished before its moment"
+    assert before, "nothing had finished before the final run: a redone unit could not be seen"
     done = subprocess.run([sys.executable, "-m", "robustlens", *command], cwd=tmp_path, env=cli_env(),
                           capture_output=True, text=True, timeout=900)
     if done.returncode != 0:

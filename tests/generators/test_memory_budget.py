@@ -15,6 +15,7 @@ import torch
 from robustlens.evaluation.latent_probes import LatentAccuracyProbe, LatentAdversarialProbe, LatentNoiseProbe
 from robustlens.evaluation.probe import ProbeContext
 from robustlens.models.generators.memory import chunk_size, graph_bytes, per_sample_graph_bytes
+from tests.conftest import missing
 from tests.generators._memory_run import TenLayerGenerator, tiny_classifier
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,8 +81,9 @@ def test_bad_budget_is_refused():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc peak-RSS reset")
 def test_search_over_600_samples_at_128px_stays_within_budget():
+    if not Path("/proc/self/clear_refs").exists():
+        missing("needs Linux /proc/self/clear_refs (the peak-RSS reset)")
     budget = 48.0
     # glibc's dynamic mmap threshold keeps freed large blocks in the heap, so RSS would count
     # memory the process no longer uses; a fixed threshold makes RSS follow the live tensors

@@ -9,14 +9,15 @@ plain MNIST model under `evaluation=conventional` (AutoAttack off, 100 test imag
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from robustlens.report.collect import gather
 from robustlens.report.legacy_keys import current_key, current_metrics
+from tests.metrics.numpy_reference import reference_metrics
 
 STORED = Path(__file__).parent / "data" / "results_0c556ea_conventional_plain.json"
 #: the probes the slow test re-runs (the two severity searches take ~25 min on 2 CPU cores)
@@ -71,23 +72,20 @@ def test_the_stored_old_file_reads_under_current_names(tmp_path: Path) -> None:
     assert row["value"].item() == old["severity_l2/severity_mean"]
 
 
-def same_number(new: object, old: object) -> bool:
-    """Equal, or equal after the float32 round trip the old code made (the new rates are exact)."""
-    if isinstance(old, list):
-        if not isinstance(new, list):
-            return False
-        a, b = np.asarray(new, float), np.asarray(old, float)
-        return a.shape == b.shape and bool(
-            ((a == b) | (a.astype(np.float32).astype(float) == b) | (np.isnan(a) & np.isnan(b))).all()
-        )
-    if old is None or (isinstance(old, float) and math.isnan(old)):
-        return new is None or (isinstance(new, float) and math.isnan(new))
-    return new == old or float(np.float32(new)) == old
+def same_number(value: object, expected: object) -> bool:
+    """Equal to the reference, or to its float32 rounding (the old code stored float32 rates)."""
+    a, b = np.asarray(value, float), np.asarray(expected, float)
+    return a.shape == b.shape and bool(
+        (np.isclose(a, b, rtol=0, atol=1e-12) | (b.astype(np.float32).astype(float) == a) | (np.isnan(a) & np.isnan(b))).all()
+    )
 
 
 @pytest.mark.slow
 def test_same_evaluation_gives_the_same_numbers_under_the_new_names(tmp_path: Path, shared: Path) -> None:
-    """Re-run the stored evaluation (its fast probes) and compare every stored number of them."""
+    """Re-run the stored evaluation (its fast probes); compute every metric of those probes from the new
+    run's per-sample predictions with the numpy definitions of tests/metrics/numpy_reference.py; then the stored old file (read under the
+    current names) and the new results must both hold those values. No number here comes from an earlier
+    run of the code: the stored file is what is checked, not what is checked against."""
     from robustlens.tasks.common import task_wrapper
     from robustlens.tasks.evaluate import evaluate
     from tests.hydra_utils import compose_config
@@ -97,15 +95,16 @@ def test_same_evaluation_gives_the_same_numbers_under_the_new_names(tmp_path: Pa
     overrides = [*record["overrides"], *dropped, f"paths.shared_dir={shared}", f"paths.data_dir={shared / 'data'}",
                  "extras.print_config=false", "callbacks=none"]
     new = task_wrapper(evaluate)(compose_config("evaluate", overrides, tmp_path))["metrics"]
-    compared = 0
-    for key, old_value in record["metrics"].items():
-        if key.split("/")[0] not in (*RERUN_PROBES, "worst_case"):
-            continue
-        name = current_key(key)
-        assert name in new, f"{key} (now {name}) is missing from the new results"
-        assert same_number(new[name], old_value), f"{key}: stored {old_value}, now {new[name]}"
-        compared += 1
-    assert compared > 100
-    # the rates are exact now: 56 of 100 is stored as 0.56, where the old code stored float32(0.56)
-    assert new["clean/accuracy"] * 100 == round(new["clean/accuracy"] * 100)
-    assert new["pgd_linf/accuracy"] == 0.56 and record["metrics"]["pgd_linf/accuracy"] == 0.5600000023841858
+    table = pd.read_csv(tmp_path / "per_sample.csv")
+    assert len(table) == 100 and table["index"].is_unique
+    reference = reference_metrics(table, RERUN_PROBES, worst=("pgd_linf",))  # noise is no attack
+    old = {current_key(key): value for key, value in record["metrics"].items()
+           if key.split("/")[0] in (*RERUN_PROBES, "worst_case")}
+    assert old.keys() == reference.keys(), sorted(old.keys() ^ reference.keys())
+    for key, expected in reference.items():
+        assert key in new, f"{key} is missing from the new results"
+        assert same_number(new[key], expected), f"{key}: new run {new[key]}, numpy reference {expected}"
+        assert same_number(old[key], expected), f"{key}: stored {old[key]}, numpy reference {expected}"
+    assert len(reference) > 100
+    # the new rates are exact in float64 (56 of 100 is 0.56), where the old code stored float32(0.56)
+    assert new["pgd_linf/accuracy"] == reference["pgd_linf/accuracy"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -12,6 +13,7 @@ from robustlens.tasks.common import task_wrapper
 from robustlens.tasks.evaluate import evaluate
 from robustlens.tasks.train import train
 from tests.hydra_utils import compose_config, run_cli
+from tests.metrics.numpy_reference import reference_metrics
 
 EVAL_FAST = [
     "data.test_subset=60", "extras.print_config=false", "evaluation.probes.pgd_linf.attack.steps=5",
@@ -56,6 +58,70 @@ def test_results_files_follow_the_contract(tmp_path: Path, checkpoint: Path) -> 
     assert metrics["worst_case/accuracy"] >= robust.mean() - 1e-9
     assert (table["pgd_linf/norm"] <= 0.1 + 1e-6).all()
     assert (tmp_path / "classwise" / "per_class.csv").is_file()
+
+
+#: two more bounded attacks beside pgd_linf (an L2 PGD and FGSM), each breaking a different number of samples
+MORE_ATTACKS = ["+probe@evaluation.probes.pgd_l2=pgd_l2", "evaluation.probes.pgd_l2.attack.eps=1.5",
+                "evaluation.probes.pgd_l2.attack.steps=5", "evaluation.probes.pgd_l2.attack.step_size=0.4",
+                "+probe@evaluation.probes.fgsm=fgsm", "evaluation.probes.fgsm.attack.eps=0.07"]
+ATTACKS = ("pgd_linf", "pgd_l2", "fgsm")
+
+
+@pytest.fixture(scope="module")
+def three_attacks(tmp_path_factory: pytest.TempPathFactory, checkpoint: Path) -> Path:
+    """The run dir of one real evaluation with three bounded attacks."""
+    out = tmp_path_factory.mktemp("three-attacks")
+    run_evaluate(out, checkpoint, MORE_ATTACKS)
+    return out
+
+
+def test_worst_case_over_three_attacks_is_pointwise_over_per_sample_csv(three_attacks: Path) -> None:
+    """A sample is robust only if every attack failed on it: worst_case/* from per_sample.csv's rows."""
+    metrics = json.loads((three_attacks / "results.json").read_text())["metrics"]
+    table = pd.read_csv(three_attacks / "per_sample.csv")
+    held = {attack: table[f"{attack}/pred"] == table["label"] for attack in ATTACKS}
+    accuracies = {attack: float(h.mean()) for attack, h in held.items()}
+    assert len(set(accuracies.values())) == 3, accuracies  # the worst case is not the only attack's number
+    robust = held["pgd_linf"] & held["pgd_l2"] & held["fgsm"]
+    assert metrics["worst_case/accuracy"] == pytest.approx(robust.mean(), abs=1e-12)
+    assert metrics["worst_case/accuracy"] < max(accuracies.values())
+    for c in range(10):
+        of_class = robust[table["label"] == c]
+        expected = of_class.mean() if len(of_class) else float("nan")
+        assert metrics[f"worst_case/classwise_accuracy/{c}"] == pytest.approx(expected, abs=1e-12, nan_ok=True), c
+
+
+def test_every_metric_of_a_real_evaluation_is_its_numpy_definition_over_per_sample_csv(three_attacks: Path) -> None:
+    """Accuracy, errors, flips, confusion, CFPS/CFNS, per-class rates and the worst case of every probe,
+    recomputed in numpy from the run's per-sample predictions (tests/metrics/numpy_reference.py)."""
+    metrics = json.loads((three_attacks / "results.json").read_text())["metrics"]
+    reference = reference_metrics(pd.read_csv(three_attacks / "per_sample.csv"), ("clean", *ATTACKS), worst=ATTACKS)
+    assert len(reference) > 150
+    for key, expected in reference.items():
+        assert np.allclose(np.asarray(metrics[key], float), np.asarray(expected, float), rtol=0, atol=1e-12,
+                           equal_nan=True), (key, metrics[key], expected)
+
+
+def test_report_of_a_real_evaluation_shows_the_values_of_its_results_json(three_attacks: Path) -> None:
+    """``robustlens report`` on the run: every overall scalar of results.json in table.md (at the table's 4
+    decimals) and in results_tidy.csv (exactly), and the per-class values in results_tidy.csv."""
+    result = run_cli(["report", str(three_attacks)], three_attacks)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((three_attacks / "results.json").read_text())["metrics"]
+    header, _, row = (line.strip("|").split("|") for line in
+                      (three_attacks / "report" / "table.md").read_text().splitlines()[:3])
+    shown = {name.strip(): cell.strip() for name, cell in zip(header[1:], row[1:], strict=True)}
+    assert {f"{attack}/accuracy" for attack in ATTACKS} | {"clean/accuracy", "worst_case/accuracy"} <= shown.keys()
+    for key, cell in shown.items():
+        assert cell == f"{metrics[key]:.4f}", (key, cell, metrics[key])
+    tidy = pd.read_csv(three_attacks / "report" / "results_tidy.csv")
+    keys = set()
+    for probe, metric, cls, value in tidy[["probe", "metric", "class", "value"]].itertuples(index=False):
+        key = f"{probe}/{metric}" + ("" if pd.isna(cls) else f"/{int(cls)}")
+        assert value == pytest.approx(metrics[key], abs=0, rel=0, nan_ok=True), key
+        keys.add(key)
+    # every number of results.json is in the tidy table (the matrices are plotted, not tabulated)
+    assert keys == {key for key, value in metrics.items() if isinstance(value, int | float)}
 
 
 def test_killed_evaluation_resumes_without_redoing_finished_probes(tmp_path: Path, checkpoint: Path) -> None:

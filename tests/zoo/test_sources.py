@@ -147,6 +147,29 @@ def test_timm_source_end_to_end(tmp_path, monkeypatch):
         classifier_from(tmp_path, [*without_size[:-1], "classifier.pretrained=true"])
 
 
+def test_timm_normalisation_comes_from_the_models_own_pretrained_config(tmp_path, monkeypatch):
+    """A model whose pretrained config is NOT ImageNet's default normalisation (MobileNetV1's ra4 weights:
+    mean = std = 0.5 per channel): a loader that hard-codes ImageNet's mean/std gives other logits."""
+    timm = require_module("timm")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache: the tag's config only, no download
+    data, images = cifar_dir(tmp_path)
+    name = "mobilenetv1_100.ra4_e3600_r224_in1k"
+    torch.manual_seed(4)
+    net = timm.create_model(name, pretrained=False, num_classes=10).eval()
+    torch.save(net.state_dict(), tmp_path / "mobilenet.pth")
+    model = classifier_from(tmp_path, ["data=cifar10", f"paths.data_dir={data}", "classifier=timm",
+                                       f"classifier.name={name}", f"classifier.checkpoint={tmp_path / 'mobilenet.pth'}",
+                                       "classifier.input_size=32"])
+    half = [0.5, 0.5, 0.5]  # the published config of these weights, written here, not read from timm
+    assert model.normalize.mean.flatten().tolist() == pytest.approx(half)
+    assert model.normalize.std.flatten().tolist() == pytest.approx(half)
+    with torch.no_grad():
+        ours, direct = model(images), net(normalised(images, half, half))
+        assert torch.allclose(ours, direct, atol=1e-5)
+        imagenet = net(normalised(images, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]))
+        assert not torch.allclose(ours, imagenet, atol=1e-3)  # the test tells the two apart
+
+
 # -- torchvision -----------------------------------------------------------------------------------
 def test_torchvision_source_end_to_end(tmp_path, monkeypatch):
     import torchvision

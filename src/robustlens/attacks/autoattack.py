@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import pyautoattack
@@ -226,6 +227,8 @@ class AutoAttack(_ReferenceAttack):
         super().__init__(eps=eps, norm=norm, seed=seed, bounds=bounds)
         self.version = version
         self.batch_size = int(batch_size)
+        #: what the last call ran: each component of the ensemble that attacked, and on which points
+        self.components_run: list[ComponentRun] = []
 
     def _query_budget(self, num_classes: int) -> int:
         targets = min(9, num_classes - 1)
@@ -245,7 +248,8 @@ class AutoAttack(_ReferenceAttack):
 
     def _run_reference(self, model: nn.Module, x: Tensor, y: Tensor, num_classes: int) -> Tensor:
         aa = self.reference(model, x.device, num_classes)
-        _report_stages(aa)
+        self.components_run = []
+        _report_stages(aa, x, self.components_run)
         logger = logging.getLogger("auto-attack")
         level = logger.level
         logger.setLevel(logging.WARNING)  # the reference logs every batch at DEBUG/INFO
@@ -257,12 +261,34 @@ class AutoAttack(_ReferenceAttack):
         return x_adv
 
 
-def _report_stages(aa: pyautoattack.AutoAttack) -> None:
+@dataclass(frozen=True)
+class ComponentRun:
+    """One component of the ensemble run on one batch: ``name`` (``apgd-ce``, ``apgd-t``, ``fab-t``,
+    ``square``) and ``points``, the rows of the adapter's input it attacked (the points still robust)."""
+
+    name: str
+    points: Tensor
+
+
+def _rows_of(x: Tensor) -> dict[bytes, int]:
+    """Each input row's bytes → its first row number: the reference hands a component exact copies of the
+    rows still robust, without their numbers (identical images share the first number)."""
+    rows: dict[bytes, int] = {}
+    for i, row in enumerate(x.detach().flatten(1).cpu().numpy()):
+        rows.setdefault(row.tobytes(), i)
+    return rows
+
+
+def _report_stages(aa: pyautoattack.AutoAttack, x_in: Tensor, record: list[ComponentRun]) -> None:
     """Report each stage of the ensemble (``apgd-t 2/4``) through :mod:`robustlens.utils.progress`:
-    one batch of AutoAttack runs for minutes, and the stage is the only progress there is to show."""
+    one batch of AutoAttack runs for minutes, and the stage is the only progress there is to show. Each
+    component's run and its points are appended to ``record`` and logged (robustlens' own account of what
+    ran, independent of the reference's log)."""
     from robustlens.utils.progress import report_progress
 
     stages = list(aa.attacks_to_run)
+    rows = _rows_of(x_in)
+    log = logging.getLogger(__name__)
 
     def stage_of(member: Any) -> str:
         if member is aa.apgd:
@@ -279,6 +305,10 @@ def _report_stages(aa: pyautoattack.AutoAttack) -> None:
             name = stage_of(_member)
             step = stages.index(name) + 1 if name in stages else None
             report_progress(name, step=step, total=len(stages), remaining=len(y))
+            points = torch.tensor([rows.get(row.tobytes(), -1) for row in x.detach().flatten(1).cpu().numpy()],
+                                  dtype=torch.long)
+            record.append(ComponentRun(name, points))
+            log.debug("autoattack: %s on %d points", name, len(points))
             return _perturb(x, y, *args, **kwargs)
 
         member.perturb = reporting

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -37,44 +38,83 @@ from robustlens.utils.seeding import SampleRandom
 CorruptionFn = Callable[[Tensor, int, SampleRandom], Tensor]
 
 
-def _c(params: list, severity: int):
-    return params[severity - 1]
+#: The generation parameters of severities 1..5, those of ``make_cifar_c.py`` for CIFAR-10, in one table (so
+#: that tests/attacks/test_corruption_parameters.py compares it with the published one). Two entries differ in
+#: form only: ``zoom_blur`` holds the end of each ``np.arange(1, end, 0.01)`` of zoom factors, and
+#: ``elastic_transform`` the fractions (alpha, sigma, affine jitter) that the reference multiplies by its
+#: image size (``IMSIZE = 32``), so that they scale with the actual image.
+PARAMETERS: dict[str, tuple] = {
+    "gaussian_noise": (0.04, 0.06, 0.08, 0.09, 0.10),
+    "shot_noise": (500, 250, 100, 75, 50),
+    "impulse_noise": (0.01, 0.02, 0.03, 0.05, 0.07),
+    "defocus_blur": ((0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1)),
+    "glass_blur": ((0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)),
+    "motion_blur": ((6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5)),
+    "zoom_blur": (1.06, 1.11, 1.16, 1.21, 1.26),
+    "snow": (
+        (0.1, 0.2, 1, 0.6, 8, 3, 0.95),
+        (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
+        (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
+        (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
+        (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8),
+    ),
+    "frost": ((1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)),
+    "fog": ((0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75)),
+    "brightness": (0.05, 0.1, 0.15, 0.2, 0.3),
+    "contrast": (0.75, 0.5, 0.4, 0.3, 0.15),
+    "elastic_transform": ((0, 0, 0.08), (0.05, 0.2, 0.07), (0.08, 0.06, 0.06), (0.1, 0.04, 0.05), (0.1, 0.03, 0.03)),
+    "pixelate": (0.95, 0.9, 0.85, 0.75, 0.65),
+    "jpeg_compression": (80, 65, 58, 50, 40),
+    "speckle_noise": (0.06, 0.1, 0.12, 0.16, 0.2),
+    "gaussian_blur": (0.4, 0.6, 0.7, 0.8, 1.0),
+    "spatter": (
+        (0.62, 0.1, 0.7, 0.7, 0.5, 0),
+        (0.65, 0.1, 0.8, 0.7, 0.5, 0),
+        (0.65, 0.3, 1, 0.69, 0.5, 0),
+        (0.65, 0.1, 0.7, 0.69, 0.6, 1),
+        (0.65, 0.1, 0.5, 0.68, 0.6, 1),
+    ),
+    "saturate": ((0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2)),
+}
+
+
+def _c(name: str, severity: int):
+    return PARAMETERS[name][severity - 1]
 
 
 # ----------------------------------------------------------------------------------- noise
 def gaussian_noise(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
-    c = _c([0.04, 0.06, 0.08, 0.09, 0.10], severity)
+    c = _c("gaussian_noise", severity)
     return (x + c * rnd.randn("noise", x.shape[1:])).clamp(0, 1)
 
 
 def shot_noise(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
-    c = _c([500, 250, 100, 75, 50], severity)
+    c = _c("shot_noise", severity)
     return (rnd.poisson("counts", x * c) / c).clamp(0, 1)
 
 
 def impulse_noise(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
     """Salt and pepper on each value independently (``skimage.util.random_noise(mode='s&p')``)."""
-    c = _c([0.01, 0.02, 0.03, 0.05, 0.07], severity)
+    c = _c("impulse_noise", severity)
     flip = rnd.rand("flip", x.shape[1:]) < c
     salt = rnd.rand("salt", x.shape[1:]) < 0.5
     return torch.where(flip, salt.to(x), x)
 
 
 def speckle_noise(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
-    c = _c([0.06, 0.1, 0.12, 0.16, 0.2], severity)
+    c = _c("speckle_noise", severity)
     return (x + x * c * rnd.randn("noise", x.shape[1:])).clamp(0, 1)
 
 
 # ------------------------------------------------------------------------------------ blur
 def gaussian_blur(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
-    c = _c([0.4, 0.6, 0.7, 0.8, 1.0], severity)
+    c = _c("gaussian_blur", severity)
     return fl.gaussian_blur(x, c).clamp(0, 1)
 
 
 def glass_blur(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
     """Blur, locally shuffle pixels (sequential swaps, as in the reference), blur again."""
-    params = [(0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)]
-    sigma, delta, iterations = _c(params, severity)
+    sigma, delta, iterations = _c("glass_blur", severity)
     b, c, h, w = x.shape
     x = torch.floor(fl.gaussian_blur(x, sigma) * 255) / 255  # np.uint8(... * 255)
     positions = [(hh, ww) for hh in range(h - delta, delta, -1) for ww in range(w - delta, delta, -1)]
@@ -95,19 +135,21 @@ def glass_blur(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
 
 
 def defocus_blur(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
-    radius, alias = _c([(0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1)], severity)
+    radius, alias = _c("defocus_blur", severity)
     return fl.filter2d(x, fl.disk_kernel(radius, alias), "mirror").clamp(0, 1)
 
 
 def motion_blur(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
-    radius, sigma = _c([(6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5)], severity)
+    radius, sigma = _c("motion_blur", severity)
     angle = rnd.uniform("angle", (), -45.0, 45.0)
     return fl.motion_blur(x, radius, sigma, angle).clamp(0, 1)
 
 
 def zoom_blur(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
-    top = _c([1.06, 1.11, 1.16, 1.21, 1.26], severity)
-    zooms = [1 + 0.01 * i for i in range(round((top - 1) / 0.01))]  # np.arange(1, top, 0.01)
+    top = _c("zoom_blur", severity)
+    # numpy's own factors, as published: in floating point np.arange(1, 1.06, 0.01) ends at 1.06 itself (7
+    # factors), and its 1.2500000000000002 makes scipy's zoom of a 26-pixel crop 33 pixels wide, not 32
+    zooms = [float(z) for z in np.arange(1, top, 0.01)]
     out = torch.zeros_like(x)
     for z in zooms:
         out += fl.clipped_zoom(x, z)
@@ -116,16 +158,7 @@ def zoom_blur(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
 
 # --------------------------------------------------------------------------------- weather
 def snow(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
-    c = _c(
-        [
-            (0.1, 0.2, 1, 0.6, 8, 3, 0.95),
-            (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
-            (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
-            (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
-            (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8),
-        ],
-        severity,
-    )
+    c = _c("snow", severity)
     h, w = x.shape[-2:]
     layer = c[0] + c[1] * rnd.randn("layer", (1, h, w))
     layer = fl.clipped_zoom(layer, c[2])
@@ -159,13 +192,13 @@ def frost_texture(rnd: SampleRandom, shape: tuple[int, int, int]) -> Tensor:
 
 
 def frost(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
-    a, b = _c([(1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)], severity)
+    a, b = _c("frost", severity)
     tex = frost_texture(rnd, tuple(x.shape[1:])).to(x)
     return (a * x + b * tex).clamp(0, 1)
 
 
 def fog(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
-    strength, decay = _c([(0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75)], severity)
+    strength, decay = _c("fog", severity)
     h, w = x.shape[-2:]
     size = max(32, 1 << (max(h, w) - 1).bit_length())
     plasma = fl.plasma_fractal(rnd.uniform("plasma", (fl.plasma_draws(size),), -1.0, 1.0), size, decay)
@@ -175,16 +208,7 @@ def fog(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
 
 
 def spatter(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
-    c = _c(
-        [
-            (0.62, 0.1, 0.7, 0.7, 0.5, 0),
-            (0.65, 0.1, 0.8, 0.7, 0.5, 0),
-            (0.65, 0.3, 1, 0.69, 0.5, 0),
-            (0.65, 0.1, 0.7, 0.69, 0.6, 1),
-            (0.65, 0.1, 0.5, 0.68, 0.6, 1),
-        ],
-        severity,
-    )
+    c = _c("spatter", severity)
     grey = x.shape[1] == 1
     if grey:
         x = x.expand(-1, 3, -1, -1)
@@ -232,7 +256,7 @@ def _equalize_hist(v: Tensor) -> Tensor:
 # ---------------------------------------------------------------------------------- digital
 def brightness(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
     """Add ``c`` to HSV value. With hue and saturation fixed RGB scales with V, so no HSV round trip."""
-    c = _c([0.05, 0.1, 0.15, 0.2, 0.3], severity)
+    c = _c("brightness", severity)
     v = x.amax(dim=1, keepdim=True)
     v_new = (v + c).clamp(0, 1)
     scaled = x * v_new / v.clamp_min(1e-12)
@@ -240,7 +264,7 @@ def brightness(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
 
 
 def contrast(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
-    c = _c([0.75, 0.5, 0.4, 0.3, 0.15], severity)
+    c = _c("contrast", severity)
     means = x.mean(dim=(2, 3), keepdim=True)
     return ((x - means) * c + means).clamp(0, 1)
 
@@ -248,7 +272,7 @@ def contrast(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
 def saturate(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
     """HSV saturation ``S' = clip(S*a + b)``; hue and value fixed (skimage's rgb2hsv convention:
     grey pixels have hue 0, so added saturation turns them red, as in the reference)."""
-    a, b = _c([(0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2)], severity)
+    a, b = _c("saturate", severity)
     grey = x.shape[1] == 1
     rgb = x.expand(-1, 3, -1, -1) if grey else x
     v = rgb.amax(dim=1, keepdim=True)
@@ -266,14 +290,14 @@ def saturate(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
 def jpeg_compression(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
     from torchvision.io import decode_jpeg, encode_jpeg
 
-    quality = _c([80, 65, 58, 50, 40], severity)
+    quality = _c("jpeg_compression", severity)
     images = list(torch.round(x.detach().cpu() * 255).to(torch.uint8))
     decoded = decode_jpeg(encode_jpeg(images, quality=quality))
     return (torch.stack(decoded).to(x) / 255).reshape(x.shape)
 
 
 def pixelate(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
-    c = _c([0.95, 0.9, 0.85, 0.75, 0.65], severity)
+    c = _c("pixelate", severity)
     h, w = x.shape[-2:]
     small = fl.box_resize(x, (int(h * c), int(w * c)))
     return fl.box_resize(small, (h, w)).clamp(0, 1)
@@ -283,8 +307,7 @@ def elastic_transform(x: Tensor, severity: int, rnd: SampleRandom) -> Tensor:
     """Random affine (3 jittered points) then a smooth random displacement field."""
     b, _, h, w = x.shape
     size = min(h, w)
-    alpha, sigma, jitter = (size * f for f in _c([(0, 0, 0.08), (0.05, 0.2, 0.07), (0.08, 0.06, 0.06),
-                                                  (0.1, 0.04, 0.05), (0.1, 0.03, 0.03)], severity))
+    alpha, sigma, jitter = (size * f for f in _c("elastic_transform", severity))
     centre = torch.tensor([h // 2, w // 2], dtype=torch.float64)
     sq = size // 3
     pts1 = torch.stack([centre + sq, torch.stack([centre[0] + sq, centre[1] - sq]), centre - sq])  # [3,2]
