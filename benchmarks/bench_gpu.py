@@ -497,7 +497,7 @@ def job_rows(report: Report, device: torch.device, args: argparse.Namespace) -> 
         if missing:
             report.add({**row, "skipped": missing})
             continue
-        out = args.out.parent / f"bench_gpu_{name}"
+        out = args.jobs_dir / name
 
         def run(overrides=overrides, out=out) -> dict[str, Any]:
             env = {**os.environ, "ROBUSTLENS_SHARED_DIR": str(args.shared_dir),
@@ -552,6 +552,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "fp16 autocast is emulated there and 20x slower)")
     p.add_argument("--shared-dir", type=Path, default=default_shared, help="holds models/ and data/ (Paper A, MNIST)")
     p.add_argument("--out", type=Path, default=REPO / "outputs" / "bench_gpu.json")
+    p.add_argument("--jobs-dir", type=Path, default=None, help="output folders of the whole jobs (default: beside --out)")
     p.add_argument("--budget-s", type=float, default=None, help="stop starting rows after this (default 450 s; small 600)")
     p.add_argument("--batch", type=int, default=None, help="CIFAR batch (default 128; small 2)")
     p.add_argument("--steps", type=int, default=None, help="PGD / APGD-CE / FMN steps of the precision rows (10; small 2)")
@@ -571,6 +572,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     unknown = sorted(set(args.precisions) - set(PRECISIONS))
     if unknown:
         p.error(f"unknown precision(s) {unknown}; valid: {', '.join(PRECISIONS)}")
+    args.jobs_dir = args.jobs_dir or args.out.parent / "bench_gpu_jobs"
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
