@@ -44,11 +44,23 @@ else ``nvidia-smi``) is sampled during each row on CUDA and is ``null`` on the C
 rewritten after every row, so a run stopped by its budget keeps what it measured; a row that fails
 records its error and the run goes on.
 
-Measured: **the GPU rows were not measured in this session (no GPU was lent)**. The CPU smoke run,
-``--device cpu --small`` on the 2-core dev machine (contended, load ≈ 10), 2026-12-05, writes every row
-in about a minute (``tests/project/test_bench_gpu_smoke.py`` runs it in CI); its figures are smoke,
-not measurements. ``sweep_batching`` measured on that CPU (--small, batch 8): see the JSON's rows and
-``docs/attacks.md`` ("Speed on a GPU").
+``--only cifar,mnist_autoattack,compile,sweep_batching,jobs`` runs some groups of rows alone.
+
+Measured: **the GPU rows were not measured in this session (no GPU was lent)**; run
+``benchmarks/gpu_check.sh`` on a GPU machine for them. The CPU smoke run, ``--device cpu --small`` on
+the 2-core dev machine (torch 2.14.1, load ≈ 10 from other jobs), 2026-12-05, writes every row in
+39 s (``tests/benchmarks/test_bench_gpu_smoke.py`` runs it in CI); its figures are smoke, not
+measurements. Sweep batching on that CPU (one thread, Paper A's five arch-0 classifiers, ``--only
+sweep_batching --steps 5|20``), seconds for one-model-at-a-time vs vmap over stacked weights:
+
+| images per model | steps | sequential | vmap | vmap speed-up |
+|---|---|---|---|---|
+| 10 | 20 | 3.26 | 2.70 | 1.21× |
+| 100 | 5 | 5.21 | 5.33 | 0.98× |
+| 500 | 5 | 26.7 | 43.7 | 0.61× |
+
+so on a CPU batching the classifiers of a sweep pays only at tiny batches and was not built into the
+evaluation; the GPU rows decide whether it pays where passes are launch-bound.
 """
 
 from __future__ import annotations
@@ -76,6 +88,8 @@ REPO = Path(__file__).resolve().parents[1]
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 CIFAR_EPS = 8 / 255
+#: the row groups (``--only``)
+GROUPS = ("cifar", "mnist_autoattack", "compile", "sweep_batching", "jobs")
 
 
 # ------------------------------------------------------------------------------------------- settings
@@ -552,6 +566,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "fp16 autocast is emulated there and 20x slower)")
     p.add_argument("--shared-dir", type=Path, default=default_shared, help="holds models/ and data/ (Paper A, MNIST)")
     p.add_argument("--out", type=Path, default=REPO / "outputs" / "bench_gpu.json")
+    p.add_argument("--only", default=None, help="comma-separated row groups to run (default all): cifar, "
+                   "mnist_autoattack, compile, sweep_batching, jobs")
     p.add_argument("--jobs-dir", type=Path, default=None, help="output folders of the whole jobs (default: beside --out)")
     p.add_argument("--budget-s", type=float, default=None, help="stop starting rows after this (default 450 s; small 600)")
     p.add_argument("--batch", type=int, default=None, help="CIFAR batch (default 128; small 2)")
@@ -581,20 +597,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "settings": {k: getattr(args, k) for k in defaults}, "shared_dir": str(args.shared_dir),
             "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     report = Report(args.out, meta, args.budget_s)
-    x, y = random_cifar(args.batch, device)
-    for name, build in cifar_models(small).items():
-        torch.manual_seed(0)
-        model = build().to(device).eval()
-        bare_rows(report, device, name, model, x, y, args)
-        robustlens_rows(report, device, name, model, x, y, args)
-        reference_rows(report, device, name, model, x, y, args)
-        if name == "wrn-28-10":
-            apgd_noexit_rows(report, device, model, args)
-        del model
-    mnist_autoattack_rows(report, device, args)
-    compile_rows(report, device, args)
-    sweep_batching_rows(report, device, args)
-    job_rows(report, device, args)
+    groups = set(GROUPS if args.only is None else args.only.split(","))
+    if groups - set(GROUPS):
+        p.error(f"unknown group(s) {sorted(groups - set(GROUPS))}; valid: {', '.join(GROUPS)}")
+    if "cifar" in groups:
+        x, y = random_cifar(args.batch, device)
+        for name, build in cifar_models(small).items():
+            torch.manual_seed(0)
+            model = build().to(device).eval()
+            bare_rows(report, device, name, model, x, y, args)
+            robustlens_rows(report, device, name, model, x, y, args)
+            reference_rows(report, device, name, model, x, y, args)
+            if name == "wrn-28-10":
+                apgd_noexit_rows(report, device, model, args)
+            del model
+    for group, rows in (("mnist_autoattack", mnist_autoattack_rows), ("compile", compile_rows),
+                        ("sweep_batching", sweep_batching_rows), ("jobs", job_rows)):
+        if group in groups:
+            rows(report, device, args)
     add_ratios(report)
     print(f"wrote {args.out} ({len(report.rows)} rows, {time.monotonic() - report.started:.0f} s)")
     return json.loads(args.out.read_text())
