@@ -41,6 +41,7 @@ def test_the_wrapper_shares_the_classifier_parameters_and_feature_layer() -> Non
     assert [p.data_ptr() for p in wrapped.parameters()] == [p.data_ptr() for p in model.parameters()]
     assert wrapped.penultimate_layer is model.embedding
     assert set(wrapped.state_dict()) == {f"classifier.{k}" for k in model.state_dict()}
+    assert not wrapped.training  # the classifier's mode: an attack restores the mode it finds
 
 
 def _compare_with_eager(mode: str, backend: str) -> None:

@@ -70,6 +70,9 @@ class CompiledClassifier(nn.Module):
         compiled = torch.compile(classifier, mode=mode) if backend == "inductor" else torch.compile(
             classifier, backend=backend)
         object.__setattr__(self, "_compiled", compiled)
+        # an attack restores ``model.train(model.training)`` when it ends: the wrapper must report the
+        # classifier's mode, or an eval-mode classifier would come back in training mode
+        self.train(classifier.training)
 
     def forward(self, x: Tensor) -> Tensor:
         graphs = self.mode == "reduce-overhead" and x.is_cuda and self.backend == "inductor"
