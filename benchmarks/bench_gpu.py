@@ -37,7 +37,9 @@ Rows (``rows`` of the JSON, each ``{"row", "group", "model", "tool", "precision"
   classifiers (Paper A's five arch-0 models) in one batched pass (``torch.func`` stacked weights +
   ``vmap``) pays over one pass per model: forward+backward images/s of both;
 * ``jobs/<paper_a_table|lags_faithful|lags_default>``: whole ``robustlens evaluate`` jobs (Paper A's
-  MNIST table, N = 600, and LAGS alone on ``plain``), wall seconds (skipped with ``--small``).
+  MNIST table, N = 600, five classifiers, and LAGS alone on ``plain``: ``classifier.mode=plain`` and
+  every other probe ``=null``), wall ``seconds``, each job's ``job_seconds`` and the table's headline
+  metrics per classifier; ``--job-overrides`` appends Hydra overrides (skipped with ``--small``).
 
 GPU utilisation (``gpu_utilisation``: mean/median/max % and sample count, NVML every 50 ms in a thread,
 else ``nvidia-smi``) is sampled during each row on CUDA and is ``null`` on the CPU. The JSON is
@@ -88,6 +90,8 @@ REPO = Path(__file__).resolve().parents[1]
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 CIFAR_EPS = 8 / 255
+#: the headline metrics of Paper A's table kept in the job rows (``<probe>/<metric>``)
+TABLE_METRICS = ("accuracy", "noise_accuracy", "severity")
 #: the row groups (``--only``)
 GROUPS = ("cifar", "mnist_autoattack", "compile", "sweep_batching", "jobs")
 
@@ -495,10 +499,11 @@ def sweep_batching_rows(report: Report, device: torch.device, args: argparse.Nam
 def job_rows(report: Report, device: torch.device, args: argparse.Namespace) -> None:
     """Whole ``robustlens evaluate`` jobs: Paper A's MNIST table, and LAGS alone (faithful / default)."""
     experiment = ["-cd", "experiments/buzhinsky2020_mnist/conf", "experiment=buzhinsky2020_mnist",
-                  f"trainer={'gpu' if device.type == 'cuda' else 'cpu'}", "extras.print_config=false"]
+                  f"trainer={'gpu' if device.type == 'cuda' else 'cpu'}", "extras.print_config=false",
+                  *args.job_overrides]
     others = ["clean", "noise", "severity_l2", "severity_linf", "bounded_l2_a", "bounded_l2_b", "bounded_linf_a",
               "bounded_linf_b", "lga", "lra", "laga", "lara", "lars"]
-    lags_only = ["hydra.sweeper.params.classifier.mode=plain", *[f"evaluation.probes.{p}=null" for p in others]]
+    lags_only = ["classifier.mode=plain", *[f"evaluation.probes.{p}=null" for p in others]]
     jobs = {
         "paper_a_table": [],
         "lags_faithful": [*lags_only, "evaluation.probes.lags.faithful=true"],
@@ -525,7 +530,7 @@ def job_rows(report: Report, device: torch.device, args: argparse.Namespace) -> 
             results = [json.loads(p.read_text()) for p in sorted(out.glob("*/results.json"))]
             return {"jobs": len(results), "job_seconds": [r["timing"]["seconds"] for r in results],
                     "metrics": {r["config"]["classifier"]["mode"]: {k: v for k, v in r["metrics"].items()
-                                if k.count("/") == 1 and isinstance(v, float)} for r in results}}
+                                if k.split("/")[-1] in TABLE_METRICS and k.count("/") == 1} for r in results}}
 
         measure(report, device, row, run, min_left_s=30)
 
@@ -568,6 +573,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--out", type=Path, default=REPO / "outputs" / "bench_gpu.json")
     p.add_argument("--only", default=None, help="comma-separated row groups to run (default all): cifar, "
                    "mnist_autoattack, compile, sweep_batching, jobs")
+    p.add_argument("--job-overrides", nargs="*", default=[],
+                   help="extra Hydra overrides of the whole jobs, e.g. data.test_subset=60 (a smaller table)")
     p.add_argument("--jobs-dir", type=Path, default=None, help="output folders of the whole jobs (default: beside --out)")
     p.add_argument("--budget-s", type=float, default=None, help="stop starting rows after this (default 450 s; small 600)")
     p.add_argument("--batch", type=int, default=None, help="CIFAR batch (default 128; small 2)")
