@@ -5,7 +5,8 @@ absent (CI has no GPU). Each test runs the same job twice, ``trainer=cpu`` and o
 same checkpoint and seed, and compares:
 
 * **evaluation** (clean, PGD, AutoAttack, FMN, Gaussian noise, the natural perturbations, image
-  severity, the six latent probes, the worst case, the class-wise metrics; then all 19 corruptions):
+  severity, the six latent probes, the worst case, the class-wise metrics; then all 19 corruptions;
+  then Paper B's class-wise evaluation with targeted PGD and the latent-space structure):
   the same metric keys, and every ``…/accuracy`` within ``ACCURACY_TOLERANCE`` (AutoAttack within
   ``AUTOATTACK_TOLERANCE``): CPU and CUDA kernels sum in different orders, so a search can step the
   other way at a near-tie, and AutoAttack's restarts draw from the device's random generator, which
@@ -107,7 +108,11 @@ def _assert_accuracies_agree(cpu: dict, gpu: dict) -> None:
         assert gpu[key] == pytest.approx(cpu[key], abs=tolerance), key
 
 
-@pytest.mark.parametrize("probes", [EVALUATION, CORRUPTIONS], ids=["probes", "corruptions"])
+#: Paper B's class-wise evaluation: targeted PGD to every class, error flow, the latent-space structure
+CLASSWISE = ["evaluation=classwise", "data.test_subset=64"]
+
+
+@pytest.mark.parametrize("probes", [EVALUATION, CORRUPTIONS, CLASSWISE], ids=["probes", "corruptions", "classwise"])
 def test_every_probe_kind_on_cuda_agrees_with_the_cpu(tmp_path: Path, checkpoints: dict[str, Path], probes) -> None:
     job = [f"ckpt_path={checkpoints['classifier']}", f"generator_ckpt_path={checkpoints['generator']}",
            *NO_CALLBACKS, *probes]
