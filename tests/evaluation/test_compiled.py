@@ -58,6 +58,15 @@ def _compare_with_eager(mode: str, backend: str) -> None:
     torch.testing.assert_close(compiled.logits, eager.logits, rtol=1e-5, atol=1e-5)
 
 
+def test_a_failed_compile_names_the_fix() -> None:
+    def no_compiler(graph, example_inputs):
+        raise RuntimeError("no C++ compiler found\nmore detail")
+
+    wrapped = compile_classifier(_model(), "default", no_compiler)
+    with pytest.raises(CompileError, match=r"RuntimeError: no C\+\+ compiler found\); set evaluation\.compile=none"):
+        wrapped(_batch()[0])
+
+
 def test_a_captured_graph_gives_eager_pgd_results() -> None:
     # dynamo's graph capture and AOTAutograd's backward, without code generation: seconds on the CPU
     _compare_with_eager("default", "aot_eager")

@@ -23,6 +23,9 @@ float rounding (``tests/evaluation/test_compiled.py``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -57,7 +60,7 @@ class CompiledClassifier(nn.Module):
     and returns a copy of the logits, so an attack may keep logits across steps.
     """
 
-    def __init__(self, classifier: nn.Module, mode: str, backend: str = "inductor"):
+    def __init__(self, classifier: nn.Module, mode: str, backend: str | Callable[..., Any] = "inductor"):
         super().__init__()
         mode = check_compile_mode(mode)
         if mode == "none":
@@ -81,9 +84,11 @@ class CompiledClassifier(nn.Module):
         try:
             logits = self._compiled(x)
         except torch._dynamo.exc.BackendCompilerFailed as exc:
+            cause = getattr(exc, "inner_exception", None) or exc
+            first_line = (str(cause).splitlines() or [""])[0][:200]
             raise CompileError(
                 f"evaluation.compile={self.mode} could not compile the classifier on {x.device} "
-                f"({type(exc.inner_exception).__name__}: {str(exc.inner_exception).splitlines()[0][:200]}); "
+                f"({type(cause).__name__}: {first_line}); "
                 "set evaluation.compile=none (on a CPU, Inductor needs a working C++ compiler)"
             ) from None
         return logits.clone() if graphs else logits
@@ -95,7 +100,9 @@ class CompiledClassifier(nn.Module):
         return self.classifier.get_submodule(layer) if isinstance(layer, str) else layer
 
 
-def compile_classifier(classifier: nn.Module, mode: str | None, backend: str = "inductor") -> nn.Module:
+def compile_classifier(
+    classifier: nn.Module, mode: str | None, backend: str | Callable[..., Any] = "inductor"
+) -> nn.Module:
     """``classifier`` unchanged for ``none``, else a :class:`CompiledClassifier`."""
     mode = check_compile_mode(mode)
     return classifier if mode == "none" else CompiledClassifier(classifier, mode, backend)
