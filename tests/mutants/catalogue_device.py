@@ -23,6 +23,14 @@ MUTANTS: list[Mutant] = [
         tests=(f"{DEVICE_DTYPE}::test_corruption_follows_the_input_dtype_and_device[frost-3]",),
     ),
     Mutant(
+        name="corruption_output_in_float32",
+        area="device",
+        path="src/robustlens/attacks/corruptions/functional.py",
+        old="return out.to(dtype)",
+        new="return out",
+        tests=(f"{DEVICE_DTYPE}::test_corruption_follows_the_input_dtype_and_device[fog-1]",),
+    ),
+    Mutant(
         name="generator_fit_ignores_the_trainer_config",
         area="device",
         path="src/robustlens/tasks/generator_training.py",
