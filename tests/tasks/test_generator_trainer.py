@@ -42,3 +42,20 @@ def test_the_cached_generator_trains_on_the_job_accelerator_on_one_device() -> N
     assert settings == {"_target_": "lightning.Trainer", "max_epochs": 25, "devices": 1, "accelerator": "gpu",
                         "precision": "bf16-mixed"}
     assert cached_generator_trainer(None, 3)["accelerator"] == "cpu"
+
+
+def test_the_cached_generator_of_a_sweep_is_trained_once_with_the_job_trainer(tmp_path: Path) -> None:
+    from hydra.utils import instantiate
+
+    from robustlens.tasks.generator_training import ensure_cached_generator
+
+    cached = tmp_path / "cache" / "cvae.ckpt"
+    cfg = compose_config("train", ["experiment=quickstart", "generator_training.max_epochs=1",
+                                   f"generator_ckpt_path={cached}", "data.train_subset=200"], tmp_path / "job")
+    datamodule = instantiate(cfg.data)
+    assert ensure_cached_generator(cfg, datamodule) == cached
+    checkpoint = torch.load(cached, map_location="cpu", weights_only=False)
+    assert checkpoint["epoch"] == 1  # generator_training.max_epochs, not the classifier's trainer.max_epochs
+    stamp = cached.stat().st_mtime_ns
+    assert ensure_cached_generator(cfg, datamodule) == cached
+    assert cached.stat().st_mtime_ns == stamp  # the second job reuses it
