@@ -114,7 +114,7 @@ def perturbation_norm(delta: Tensor, norm: str) -> Tensor:
     if norm == "l1":
         return flat.abs().sum(dim=1)
     if norm == "none":
-        return torch.full((delta.shape[0],), float("nan"), device=delta.device)
+        return torch.full((delta.shape[0],), float("nan"), device=delta.device, dtype=delta.dtype)
     raise AttackInputError(f"unknown norm {norm!r}; valid norms: {', '.join(KNOWN_NORMS)}")
 
 

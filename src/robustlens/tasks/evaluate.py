@@ -28,6 +28,7 @@ from torch import nn
 from robustlens.callbacks.base import EvaluationCallback
 from robustlens.config.errors import ConfigError
 from robustlens.evaluation.building import build_probes, interval_options
+from robustlens.evaluation.compiled import compile_classifier
 from robustlens.evaluation.console import print_summary
 from robustlens.evaluation.module import EvaluationModule, flatten_metric
 from robustlens.evaluation.probe import Probe
@@ -102,6 +103,7 @@ def run_evaluation(
     """Evaluate ``classifier`` on ``datamodule``'s test split; returns the results payload (rank 0)."""
     started = started or time.time()
     output_dir = Path(cfg.paths.output_dir)
+    classifier = compile_classifier(classifier, (cfg.get("evaluation") or {}).get("compile"))
     class_names = [str(c) for c in datamodule.class_names] or [str(c) for c in range(datamodule.num_classes)]
     probes = build_probes(cfg, datamodule.num_classes)
     fingerprints = probe_fingerprints(cfg, list(probes))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
@@ -37,36 +38,64 @@ def load_generator_checkpoint(path: str | Path) -> nn.Module:
 
 
 def generator_quality(generator: nn.Module, reference: nn.Module, n_per_class: int, seed: int) -> dict[str, Any]:
-    """Accuracy of a fixed reference classifier on class-conditional samples (overall and per class)."""
+    """Accuracy of a fixed reference classifier on class-conditional samples (overall and per class).
+
+    The reference moves to the generator's device (a generator trained with ``trainer=gpu`` samples there).
+    """
     from robustlens.models.generators.quality import generated_sample_accuracy
 
+    device = next(iter(generator.parameters()), torch.empty(0)).device
+    reference = reference.to(device)
     overall, per_class = generated_sample_accuracy(generator, reference, n_per_class=n_per_class, seed=seed)
     metrics: dict[str, Any] = {"generator/reference_accuracy": float(overall)}
     metrics.update({f"generator/reference_accuracy/{c}": float(v) for c, v in enumerate(per_class.tolist())})
     return metrics
 
 
+#: what a generator fit always sets, whatever the trainer config says: the checkpoint is saved
+#: explicitly after the fit, and generators have no validation metric to monitor or sanity-check
+GENERATOR_FIT_SETTINGS: dict[str, Any] = {
+    "enable_checkpointing": False, "enable_model_summary": False, "num_sanity_val_steps": 0, "limit_val_batches": 0,
+}
+
+
 def fit_generator(
-    module_cfg: DictConfig, datamodule: Any, max_epochs: int, output_dir: Path, seed: int,
+    module_cfg: DictConfig, datamodule: Any, trainer_cfg: DictConfig | dict[str, Any], output_dir: Path, seed: int,
     callbacks: list[Any] | None = None, loggers: list[Any] | bool = False,
 ) -> tuple[L.LightningModule, L.Trainer]:
-    """Fit a GeneratorModule (sample grids are saved every epoch)."""
+    """Fit a GeneratorModule with the Trainer ``trainer_cfg`` describes (sample grids saved every epoch).
+
+    Why the job's trainer config: ``trainer=gpu`` (accelerator, devices, precision, max_epochs) must
+    reach the generator's fit as it reaches a classifier's; only :data:`GENERATOR_FIT_SETTINGS`
+    and the output folder are fixed here.
+    """
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from robustlens.callbacks.sample_grid import SampleGridCallback
 
     L.seed_everything(seed, workers=True, verbose=False)
-    # the checkpoint is saved explicitly after fit (generators have no validation metric to monitor)
     callbacks = [c for c in callbacks or [] if not isinstance(c, ModelCheckpoint)]
     module = instantiate(module_cfg, _recursive_=False)
-    trainer = L.Trainer(
-        max_epochs=max_epochs, accelerator="cpu", devices=1, logger=loggers,
-        callbacks=[*callbacks, SampleGridCallback(out_dir=str(output_dir / "samples"))],
-        enable_checkpointing=False, default_root_dir=str(output_dir), enable_model_summary=False,
-        num_sanity_val_steps=0, limit_val_batches=0,
+    trainer = instantiate(
+        trainer_cfg, logger=loggers, callbacks=[*callbacks, SampleGridCallback(out_dir=str(output_dir / "samples"))],
+        default_root_dir=str(output_dir), **GENERATOR_FIT_SETTINGS,
     )
     trainer.fit(module, datamodule=datamodule)
     return module, trainer
+
+
+def cached_generator_trainer(trainer_cfg: DictConfig | None, max_epochs: int) -> dict[str, Any]:
+    """The Trainer config of the generator a classifier job trains once for its sweep.
+
+    The job's accelerator and precision, on **one** device: the cached generator is trained by
+    whichever job takes the lock first, before that job's own (possibly multi-device) fit starts.
+    """
+    trainer_cfg = trainer_cfg or {}
+    settings = {"_target_": "lightning.Trainer", "max_epochs": max_epochs, "devices": 1,
+                "accelerator": trainer_cfg.get("accelerator", "cpu")}
+    if trainer_cfg.get("precision") is not None:
+        settings["precision"] = trainer_cfg.get("precision")
+    return settings
 
 
 def ensure_cached_generator(cfg: DictConfig, datamodule: Any) -> Path | None:
@@ -83,8 +112,8 @@ def ensure_cached_generator(cfg: DictConfig, datamodule: Any) -> Path | None:
             return path
         log.info("training the generator once for this experiment: %s", path)
         _, trainer = fit_generator(
-            training.module, datamodule, int(training.max_epochs), path.parent / "generator_run",
-            seed=int(training.get("seed", 0)),
+            training.module, datamodule, cached_generator_trainer(cfg.get("trainer"), int(training.max_epochs)),
+            path.parent / "generator_run", seed=int(training.get("seed", 0)),
         )
         tmp = path.with_suffix(".tmp")
         trainer.save_checkpoint(tmp)
@@ -98,7 +127,7 @@ def train_generator(cfg: DictConfig, datamodule: Any, callbacks: list[Any], logg
         raise ValueError("task=generator needs a generator config: generator=cvae or generator=wgan_gp (task=generator_gan)")
     output_dir = Path(cfg.paths.output_dir)
     module, trainer = fit_generator(
-        cfg.task.module, datamodule, int(cfg.trainer.max_epochs), output_dir, int(cfg.seed or 0),
+        cfg.task.module, datamodule, cfg.trainer, output_dir, int(cfg.seed or 0),
         callbacks=callbacks, loggers=loggers or False,
     )
     last = output_dir / "checkpoints" / "last.ckpt"

@@ -10,6 +10,7 @@ All functions take ``[B, C, H, W]`` float tensors. Border modes are named after 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -74,8 +75,13 @@ def box_blur3(x: Tensor) -> Tensor:
     return filter2d(x, torch.full((3, 3), 1.0 / 9.0), "mirror")
 
 
+@functools.lru_cache(maxsize=16)
 def disk_kernel(radius: float, alias_blur: float) -> Tensor:
-    """The anti-aliased disk of ``make_cifar_c.disk``, cropped to its non-zero support."""
+    """The anti-aliased disk of ``make_cifar_c.disk``, cropped to its non-zero support.
+
+    Cached: a host-side constant of its two arguments (its crop reads the kernel's values), built
+    once instead of on every batch; :func:`filter2d` moves it to the input's device and dtype.
+    """
     if radius <= 8:
         size, ksize = 8, 3
     else:

@@ -186,7 +186,7 @@ def frost_texture(rnd: SampleRandom, shape: tuple[int, int, int]) -> Tensor:
         crystals += fl.motion_blur(seeds, 4, 3.0, rnd.uniform(f"angle{k}", (), -180.0, 180.0))
     tex = (0.25 + 0.45 * film + 2.5 * crystals).clamp(0, 1)
     if c == 3:
-        tint = torch.tensor([0.85, 0.93, 1.0])[None, :, None, None]
+        tint = torch.tensor([0.85, 0.93, 1.0], device=tex.device, dtype=tex.dtype)[None, :, None, None]
         tex = tex * tint
     return tex
 
