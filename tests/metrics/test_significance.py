@@ -10,6 +10,7 @@ from scipy import stats
 
 from robustlens.metrics.functional import CLASS_SUMMARY_STATISTICS
 from robustlens.metrics.significance import (
+from tests.conftest import require_module
     bootstrap_p_value,
     holm,
     mcnemar_exact,
@@ -102,7 +103,7 @@ def test_holm_by_hand_and_against_statsmodels() -> None:
     # sorted 0.01, 0.03, 0.04, 0.5 times 4, 3, 2, 1 = 0.04, 0.09, 0.08 -> 0.09 (monotone), 0.5
     np.testing.assert_allclose(holm(p), [0.04, 0.09, 0.09, 0.5])
     np.testing.assert_allclose(holm([0.01, math.nan, 0.02]), [0.02, math.nan, 0.02])  # NaN is not a test
-    multipletests = pytest.importorskip("statsmodels.stats.multitest").multipletests  # the dev extra has it
+    multipletests = require_module("statsmodels.stats.multitest").multipletests  # the dev extra has it
     rng = np.random.default_rng(4)
     for _ in range(20):
         values = rng.uniform(0, 0.2, size=7)
