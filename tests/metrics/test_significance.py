@@ -10,7 +10,6 @@ from scipy import stats
 
 from robustlens.metrics.functional import CLASS_SUMMARY_STATISTICS
 from robustlens.metrics.significance import (
-from tests.conftest import require_module
     bootstrap_p_value,
     holm,
     mcnemar_exact,
@@ -18,6 +17,7 @@ from tests.conftest import require_module
     paired_mean_difference,
     paired_rate_difference,
 )
+from tests.conftest import require_module
 
 REFERENCE = np.array([1, 1, 1, 0, 0, 1, 1, 1], dtype=bool)
 OTHER = np.array([0, 0, 0, 0, 1, 1, 1, 1], dtype=bool)
