@@ -32,6 +32,7 @@ from robustlens.metrics.classwise import (
     FlipRate,
     TargetedSuccessMatrix,
 )
+from robustlens.metrics.fairness import AdversarialFlow, BoundaryError, ClasswiseDispersion
 from robustlens.metrics.latent import LatentAccuracy, LatentSeverity, PerturbationStats
 from robustlens.metrics.latent_structure import LatentStructure
 from robustlens.metrics.perturbation import NormStatistics, RobustAccuracyCurve
@@ -167,6 +168,41 @@ def ref_fairness(o: ProbeOutput) -> dict:
         "classwise_accuracy_std": np.std(list(acc.values())),
         "worst_class_top_confusion": np.int64(counts.argmax() if wrong.size else -1),
         "worst_class_top_confusion_share": counts.max() / wrong.size if wrong.size else NAN,
+    }
+
+
+def ref_dispersion(o: ProbeOutput) -> dict:
+    a = arrays(o)
+    acc = np.array([np.mean(a["preds"][a["labels"] == c] == c) for c in range(K) if (a["labels"] == c).any()])
+    gini = np.abs(acc[:, None] - acc[None, :]).sum() / (2 * len(acc) ** 2 * acc.mean())
+    return {
+        "average_class_accuracy": acc.mean(),
+        "best_class_accuracy": acc.max(),
+        "best_class": np.int64(int(np.argmax(acc))),  # classes 0..3 are the present ones, in order
+        "classwise_accuracy_variance": np.var(acc),
+        "classwise_accuracy_cv": np.std(acc) / acc.mean(),
+        "classwise_accuracy_gini": gini,
+    }
+
+
+def ref_boundary_error(o: ProbeOutput) -> dict:
+    a = arrays(o)
+    crossed = ((a["clean_preds"] == a["labels"]) & (a["preds"] != a["labels"])).astype(float)
+    return {"boundary_error": crossed.mean(), "classwise_boundary_error": per_class_mean(crossed, a["labels"])}
+
+
+def ref_adversarial_flow(o: ProbeOutput) -> dict:
+    a = arrays(o)
+    flows = np.zeros((K, K), dtype=np.int64)
+    for y, clean, pred in zip(a["labels"], a["clean_preds"], a["preds"], strict=True):
+        if clean == y and pred != y:
+            flows[y, pred] += 1
+    total, rows = flows.sum(), flows.sum(axis=1, keepdims=True)
+    return {
+        "adversarial_flow": flows,
+        "adversarial_flow_share": np.where(rows > 0, flows / np.maximum(rows, 1), NAN),
+        "adversarial_sent": flows.sum(axis=1) / total if total else np.zeros(K),
+        "adversarial_received": flows.sum(axis=0) / total if total else np.zeros(K),
     }
 
 
@@ -349,6 +385,11 @@ CASES: list[MetricCase] = [
     MetricCase("classwise_accuracy", lambda: ClasswiseAccuracy(K), classification, ref_classwise_accuracy),
     MetricCase("fairness", lambda: ClasswiseFairness(K), classification, ref_fairness),
     MetricCase("fairness_no_errors", lambda: ClasswiseFairness(K), lambda: classification(perfect=True), ref_fairness),
+    MetricCase("dispersion", lambda: ClasswiseDispersion(K), classification, ref_dispersion),
+    MetricCase("boundary_error", lambda: BoundaryError(K), classification, ref_boundary_error),
+    MetricCase("adversarial_flow", lambda: AdversarialFlow(K), classification, ref_adversarial_flow),
+    MetricCase("adversarial_flow_none", lambda: AdversarialFlow(K), lambda: classification(perfect=True),
+               ref_adversarial_flow),
     MetricCase("confusion", lambda: ConfusionMatrix(K), classification, ref_confusion),
     MetricCase("class_false_scores", lambda: ClassFalseScores(K), classification, ref_class_false_scores),
     MetricCase("class_false_scores_no_errors", lambda: ClassFalseScores(K), lambda: classification(perfect=True),
