@@ -143,3 +143,16 @@ def test_callback_logs_to_offline_wandb_run(tmp_path: Path, monkeypatch: pytest.
     # the bar and confusion charts store their data as tables too
     assert any("cfps_bar" in t.name for t in tables), [t.name for t in tables]
     assert any("confusion_chart" in t.name for t in tables), [t.name for t in tables]
+
+
+def test_parse_results_keeps_interval_bounds_with_their_probe():
+    """``<probe>/<metric>/ci_low[/<class>]`` belong to the probe, beside the value they bound."""
+    report = parse_results({
+        "clean/accuracy": 0.5, "clean/accuracy/ci_low": 0.3, "clean/accuracy/ci_high": 0.7,
+        "clean/classwise_accuracy/0": 1.0, "clean/classwise_accuracy/ci_low/0": 0.6,
+        "clean/classwise_accuracy/ci_high/0": 1.0,
+    })
+    assert set(report) == {"clean"}
+    assert report["clean"]["accuracy/ci_low"] == 0.3 and report["clean"]["accuracy/ci_high"] == 0.7
+    np.testing.assert_array_equal(report["clean"]["classwise_accuracy/ci_low"], [0.6])
+    np.testing.assert_array_equal(report["clean"]["classwise_accuracy"], [1.0])

@@ -46,3 +46,16 @@ def test_statistics_counts_and_per_class_values_stay_in_the_files() -> None:
 def test_a_wide_console_keeps_one_table() -> None:
     assert render(400).count("robustlens evaluation") == 1
     assert render(80).count("robustlens evaluation") > 1
+
+
+def test_a_value_with_an_interval_reads_value_plus_minus_half_width() -> None:
+    values = metrics()
+    values.update({"clean/accuracy": 0.4583, "clean/accuracy/ci_low": 0.418, "clean/accuracy/ci_high": 0.498,
+                   "lags/severity": 12.34, "lags/severity/ci_low": 9.1, "lags/severity/ci_high": 15.5,
+                   "clean/classwise_accuracy/ci_low/3": 0.2})
+    console = recording_console(80)
+    print_summary(values, PROBES, num_classes=10, console=console)
+    text = console.export_text()
+    assert "0.458 ± 0.040" in text and "12.3 ± 3.2" in text
+    assert_nothing_cut(text, 80, names=[*PROBES, "worst_case"], cells=["0.458 ± 0.040", "12.3 ± 3.2"])
+    assert summary_metrics(values) == NAMES  # the bounds are no columns of their own

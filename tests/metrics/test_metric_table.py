@@ -6,6 +6,12 @@ runs in one process (batches of 13) and on 2 gloo ranks that each update an inte
 (batches of 8); both must equal the reference, so neither the split nor the batching may change
 a value. All rows share one 2-process spawn (``ddp_runs``). Adding a metric = adding a row.
 
+Every headline value's interval (``<key>/ci_low``, ``<key>/ci_high``, ``docs/metrics.md``) is in the
+references too, from scipy (Wilson: ``binomtest(k, n).proportion_ci("wilson")``; Student t:
+``t.interval``) or, for the class summaries, the class-stratified bootstrap written out in numpy
+(each class's correct count redrawn from ``Binomial(n_c, acc_c)``, seed 0, 1000 resamples, the
+default options): so one process and two must give the same intervals, too.
+
 Edge cases the data carry: class 4 has no samples (its rates are NaN), one dataset has no error
 at all, and the per-sample metrics see 4 sample indices twice, each copy on the other rank than
 its original (a padding sampler's repeats): they must count each once and warn.
@@ -19,6 +25,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 from torch import nn
 from torchmetrics import Metric
 
@@ -135,7 +142,7 @@ def confusion(a: dict[str, np.ndarray]) -> np.ndarray:
     return m
 
 
-def stats(name: str, v: np.ndarray) -> dict[str, float]:
+def summary_stats(name: str, v: np.ndarray) -> dict[str, float]:
     """Mean, population std, min, linear quartiles, max (NumPy's defaults; NaN when empty)."""
     v = v.astype(np.float64)
     if v.size == 0:
@@ -145,14 +152,69 @@ def stats(name: str, v: np.ndarray) -> dict[str, float]:
             f"{name}_median": q50, f"{name}_q75": q75, f"{name}_max": v.max()}
 
 
+# ------------------------------------------------------------------- reference intervals (scipy)
+
+
+def wilson(successes: np.ndarray | float, n: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """scipy's Wilson interval element by element (NaN without samples)."""
+    k, m = np.atleast_1d(np.asarray(successes)), np.atleast_1d(np.asarray(n))
+    bounds = [stats.binomtest(int(a), int(b)).proportion_ci(method="wilson") if b else (NAN, NAN)
+              for a, b in zip(k, m, strict=True)]
+    low, high = np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
+    return (low[0], high[0]) if np.ndim(successes) == 0 else (low, high)
+
+
+def t_bounds(v: np.ndarray) -> tuple[float, float]:
+    v = np.asarray(v, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    if v.size < 2:
+        return NAN, NAN
+    return stats.t.interval(0.95, v.size - 1, v.mean(), v.std(ddof=1) / np.sqrt(v.size))
+
+
+def per_class_t(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    bounds = [t_bounds(values[labels == c]) for c in range(K)]
+    return np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
+
+
+def ci(key: str, bounds: tuple) -> dict:
+    return {f"{key}/ci_low": bounds[0], f"{key}/ci_high": bounds[1]}
+
+
+def wilson_ci(key: str, verdicts: np.ndarray, labels: np.ndarray | None = None) -> dict:
+    """The Wilson interval of the share of ``verdicts`` (per class when ``labels`` is given)."""
+    verdicts = verdicts.astype(bool)
+    if labels is None:
+        return ci(key, wilson(verdicts.sum(), verdicts.size))
+    return ci(key, wilson(np.bincount(labels[verdicts], minlength=K), np.bincount(labels, minlength=K)))
+
+
+def mean_ci(key: str, values: np.ndarray, labels: np.ndarray) -> dict:
+    """The t intervals of the mean of ``values`` and of its per-class means (``classwise_<key>``)."""
+    return {**ci(key, t_bounds(values)), **ci(f"classwise_{key}", per_class_t(values.astype(float), labels))}
+
+
+def class_bootstrap_ci(correct: np.ndarray, labels: np.ndarray) -> dict:
+    """The class summaries' intervals: every class's correct count redrawn from Binomial(n_c, acc_c)."""
+    n = np.bincount(labels, minlength=K)
+    k = np.bincount(labels[correct], minlength=K)
+    draws = np.random.default_rng(0).binomial(n, np.where(n > 0, k / np.maximum(n, 1), 0), size=(1000, K))
+    rates = np.where(n > 0, draws / np.maximum(n, 1), NAN)[:, n > 0]
+    summaries = {"worst_class_accuracy": rates.min(axis=1),
+                 "classwise_accuracy_spread": rates.max(axis=1) - rates.min(axis=1),
+                 "classwise_accuracy_std": rates.std(axis=1)}
+    return {key: v for name, s in summaries.items() for key, v in ci(name, np.quantile(s, [0.025, 0.975])).items()}
+
+
 def ref_accuracy(o: ProbeOutput) -> dict:
     a = arrays(o)
-    return {"accuracy": np.mean(a["preds"] == a["labels"])}
+    return {"accuracy": np.mean(a["preds"] == a["labels"]), **wilson_ci("accuracy", a["preds"] == a["labels"])}
 
 
 def ref_classwise_accuracy(o: ProbeOutput) -> dict:
     a = arrays(o)
-    return {"classwise_accuracy": per_class_mean((a["preds"] == a["labels"]).astype(float), a["labels"])}
+    return {"classwise_accuracy": per_class_mean((a["preds"] == a["labels"]).astype(float), a["labels"]),
+            **wilson_ci("classwise_accuracy", a["preds"] == a["labels"], a["labels"])}
 
 
 def ref_fairness(o: ProbeOutput) -> dict:
@@ -168,6 +230,7 @@ def ref_fairness(o: ProbeOutput) -> dict:
         "classwise_accuracy_std": np.std(list(acc.values())),
         "worst_class_top_confusion": np.int64(counts.argmax() if wrong.size else -1),
         "worst_class_top_confusion_share": counts.max() / wrong.size if wrong.size else NAN,
+        **class_bootstrap_ci(a["preds"] == a["labels"], a["labels"]),
     }
 
 
@@ -239,7 +302,8 @@ def ref_error_flow(o: ProbeOutput) -> dict:
 def ref_flip_rate(o: ProbeOutput) -> dict:
     a = arrays(o)
     flipped = (a["preds"] != a["clean_preds"]).astype(float)
-    return {"flip_rate": flipped.mean(), "classwise_flip_rate": per_class_mean(flipped, a["labels"])}
+    return {"flip_rate": flipped.mean(), "classwise_flip_rate": per_class_mean(flipped, a["labels"]),
+            **wilson_ci("flip_rate", flipped), **wilson_ci("classwise_flip_rate", flipped, a["labels"])}
 
 
 def ref_targeted_success(o: ProbeOutput) -> dict:
@@ -297,7 +361,7 @@ def ref_norm_statistics(successful_only: bool, name: str) -> Callable[[ProbeOutp
     def reference(o: ProbeOutput) -> dict:
         a = arrays(o, unique=True)
         norm = a["norm"][a["success"]] if successful_only else a["norm"]
-        return stats(name, norm[~np.isnan(norm)])
+        return {**summary_stats(name, norm[~np.isnan(norm)]), **ci(name, t_bounds(norm))}
 
     return reference
 
@@ -308,7 +372,11 @@ def ref_robust_accuracy_curve(from_min_norm: bool) -> Callable[[ProbeOutput], di
         mn = a["min_norm"] if from_min_norm else np.where(a["success"], a["norm"], np.inf).astype(np.float32)
         correct = a["clean_preds"] == a["labels"]
         # robust at eps: clean-correct and minimal norm > eps, compared in float32 as the norms are
-        return {f"robust_accuracy@{e:g}": np.mean(correct & (mn > np.float32(e))) for e in EPS_GRID}
+        out = {}
+        for e in EPS_GRID:
+            robust = correct & (mn > np.float32(e))
+            out.update({f"robust_accuracy@{e:g}": robust.mean(), **wilson_ci(f"robust_accuracy@{e:g}", robust)})
+        return out
 
     return reference
 
@@ -317,7 +385,10 @@ def ref_latent_accuracy(use_rate: bool) -> Callable[[ProbeOutput], dict]:
     def reference(o: ProbeOutput) -> dict:
         a = arrays(o, unique=True)
         score = a["accuracy"].astype(float) if use_rate else (a["preds"] == a["labels"]).astype(float)
-        return {"accuracy": score.mean(), "classwise_accuracy": per_class_mean(score, a["labels"])}
+        # LLNA's per-image rates are means (t); verdicts are counts (Wilson)
+        intervals = (mean_ci("accuracy", score, a["labels"]) if use_rate else
+                     {**wilson_ci("accuracy", score), **wilson_ci("classwise_accuracy", score, a["labels"])})
+        return {"accuracy": score.mean(), "classwise_accuracy": per_class_mean(score, a["labels"]), **intervals}
 
     return reference
 
@@ -325,7 +396,8 @@ def ref_latent_accuracy(use_rate: bool) -> Callable[[ProbeOutput], dict]:
 def ref_latent_severity(o: ProbeOutput) -> dict:
     a = arrays(o, unique=True)
     norm = np.nan_to_num(a["norm"], nan=0.25)  # see latent_severity_data: the search's final norms
-    return {**stats("severity", norm), "classwise_severity": per_class_mean(norm.astype(float), a["labels"])}
+    return {**summary_stats("severity", norm), "classwise_severity": per_class_mean(norm.astype(float), a["labels"]),
+            **mean_ci("severity", norm, a["labels"])}
 
 
 def ref_perturbation_stats(keys: list[str], only_successful: bool) -> Callable[[ProbeOutput], dict]:
@@ -334,8 +406,9 @@ def ref_perturbation_stats(keys: list[str], only_successful: bool) -> Callable[[
         rows = a["success"] if only_successful else np.ones(len(a["index"]), dtype=bool)
         out: dict = {}
         for k in keys:
-            out.update(stats(k, a[k][rows]))
+            out.update(summary_stats(k, a[k][rows]))
             out[f"classwise_{k}"] = per_class_mean(a[k][rows].astype(float), a["labels"][rows])
+            out.update(mean_ci(k, a[k][rows], a["labels"][rows]))
         return out
 
     return reference
@@ -349,7 +422,8 @@ def ref_out_of_range(o: ProbeOutput) -> dict:
 def ref_worst_case(o: ProbeOutput) -> dict:
     a = arrays(o)
     robust = (a["pgd_correct"] & a["fgsm_correct"]).astype(float)  # pointwise: every attack failed
-    return {"accuracy": robust.mean(), "classwise_accuracy": per_class_mean(robust, a["labels"])}
+    return {"accuracy": robust.mean(), "classwise_accuracy": per_class_mean(robust, a["labels"]),
+            **wilson_ci("accuracy", robust), **wilson_ci("classwise_accuracy", robust, a["labels"])}
 
 
 # -------------------------------------------------------------------------- adapters, table

@@ -41,7 +41,8 @@ def test_norm_statistics_hand_computed():
 
 def test_norm_statistics_successful_only_and_duplicates():
     m = NormStatistics(successful_only=True, name="adv")
-    assert m.emits == ("adv", "adv_std", "adv_min", "adv_q25", "adv_median", "adv_q75", "adv_max")
+    assert m.emits == ("adv", "adv_std", "adv_min", "adv_q25", "adv_median", "adv_q75", "adv_max",
+                       "adv/ci_low", "adv/ci_high")
     m.update(_out([0, 1, 2], [0, 0, 0], [1, 0, 1], success=[True, False, True], norm=[1.0, 10.0, 3.0]))
     m.update(_out([2], [0], [1], success=[True], norm=[3.0]))  # DDP padding repeats sample 2
     with pytest.warns(DuplicateSamplesWarning, match="1 samples were evaluated twice"):
@@ -99,8 +100,8 @@ def test_curve_is_non_increasing_in_eps():
                          preds=torch.ones(n, dtype=torch.long),
                          clean_preds=(torch.rand(n, generator=g) < 0.2).long(),
                          values={"min_norm": mn}))
-    values = list(m.compute().values())
-    assert all(a >= b for a, b in itertools.pairwise(values))
+    values = [v for k, v in m.compute().items() if "/ci_" not in k]  # the curve, not its intervals
+    assert len(values) == 6 and all(a >= b for a, b in itertools.pairwise(values))
 
 
 def test_bad_grid():

@@ -1,7 +1,8 @@
 """`evaluate logger=wandb`: the offline run holds every headline scalar of results.json, with its value.
 
 Read back from the run's own record file (``robustlens.utils.wandb_records``): the worst case
-(computed after the last probe) and probes reused from an interrupted run are logged too, once.
+(computed after the last probe) and probes reused from an interrupted run are logged too, once;
+so are the bounds of every headline value's interval (``<probe>/<metric>/ci_low``, ``/ci_high``).
 """
 
 from __future__ import annotations
@@ -51,12 +52,14 @@ def assert_run_has_every_headline(out: Path, run_file: Path) -> dict[str, float]
     expected = headline_scalars(results)
     values = logged(run_file)
     assert {"clean/accuracy", "pgd_linf/accuracy", "fgsm/accuracy", "worst_case/accuracy"} <= expected.keys()
+    assert {"clean/accuracy/ci_low", "clean/accuracy/ci_high", "pgd_linf/flip_rate/ci_low",
+            "worst_case/accuracy/ci_high", "clean/worst_class_accuracy/ci_low"} <= expected.keys()
     for key, value in expected.items():
         assert key in values, f"{key} never reached W&B"
         assert len(values[key]) == 1, f"{key} logged {len(values[key])} times"
         logged_value = float("nan") if values[key][0] in (None, "NaN", "nan") else float(values[key][0])
         assert same(logged_value, value), (key, logged_value, value)
-    assert not any(key.count("/") >= 2 and key.split("/")[0] in ("clean", "pgd_linf") for key in values), \
+    assert not any(key.split("/")[-1].isdigit() and key.split("/")[0] in ("clean", "pgd_linf") for key in values), \
         "per-class values go to W&B as tables, not scalars"
     return expected
 
@@ -75,6 +78,7 @@ def test_offline_run_holds_every_headline_scalar_with_its_value(tmp_path: Path, 
 def test_probes_reused_on_resume_are_logged_to_the_new_run(tmp_path: Path, checkpoint: Path) -> None:
     args = [f"ckpt_path={checkpoint}", *FAST]
     task_wrapper(evaluate)(compose_config("evaluate", args, tmp_path))
+    before = json.loads((tmp_path / "results.json").read_text())["metrics"]
     for name in ("pgd_linf.json", "pgd_linf.csv"):  # killed during PGD: clean and fgsm are reused
         (tmp_path / "probes" / name).unlink()
     (tmp_path / "results.json").unlink()
@@ -82,3 +86,9 @@ def test_probes_reused_on_resume_are_logged_to_the_new_run(tmp_path: Path, check
     task_wrapper(evaluate)(compose_config("evaluate", args, tmp_path))
     (second,) = set(find_run_files(tmp_path / "wandb")) - first
     assert_run_has_every_headline(tmp_path, second)
+    # the intervals of the reused probes, of the rerun one and of the worst case over both are
+    # those of the uninterrupted run, per class too
+    after = json.loads((tmp_path / "results.json").read_text())["metrics"]
+    bounds = [k for k in before if "/ci_" in k]
+    assert any(k.startswith("worst_case/classwise_accuracy/ci_low/") for k in bounds)
+    assert {k: after[k] for k in bounds} == {k: before[k] for k in bounds}

@@ -62,11 +62,12 @@ def parse_results(results: Mapping[str, Any]) -> Report:
     for key, value in results.items():
         parts = key.split("/")
         if len(parts) >= 3 and parts[-1].isdigit() and not isinstance(value, (list, tuple, np.ndarray)):
-            per_class.setdefault(("/".join(parts[:-2]), parts[-2]), {})[int(parts[-1])] = float(value)
+            # "<probe>/<metric>/<class>" or an interval bound, "<probe>/<metric>/ci_low/<class>"
+            per_class.setdefault((parts[0], "/".join(parts[1:-1])), {})[int(parts[-1])] = float(value)
             continue
         if len(parts) < 2:
             continue  # not a probe metric (e.g. a timing entry)
-        probe, metric = key.rsplit("/", 1)
+        probe, metric = key.split("/", 1)
         report.setdefault(probe, {})[metric] = _to_numpy(value)
     for (probe, metric), entries in per_class.items():
         metrics = report.setdefault(probe, {})

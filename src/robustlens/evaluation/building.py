@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from robustlens.config.errors import ConfigError
 from robustlens.evaluation.probe import Probe
+from robustlens.metrics.intervals import DEFAULT_LEVEL, DEFAULT_RESAMPLES, IntervalOptions
 
 
 class ProbeConfigError(ConfigError):
@@ -38,6 +39,7 @@ def build_probes(cfg: DictConfig, num_classes: int) -> dict[str, Probe]:
         )
     defaults = evaluation.get("default_metrics") or {}
     check_class_counts(evaluation, num_classes)
+    intervals = interval_options(cfg)
     probes: dict[str, Probe] = {}
     for name, probe_cfg in probe_cfgs.items():
         if probe_cfg is None:
@@ -46,11 +48,33 @@ def build_probes(cfg: DictConfig, num_classes: int) -> dict[str, Probe]:
         metrics = {key: instantiate(value) for key, value in metric_cfgs.items() if value is not None}
         plain = OmegaConf.to_container(probe_cfg, resolve=True)  # resolved against the whole config
         plain.pop("metrics", None)
+        for metric in metrics.values():
+            if hasattr(metric, "set_interval_options"):
+                metric.set_interval_options(intervals)
         probe = instantiate(plain, metrics=metrics)
         if hasattr(probe, "set_memory_budget"):  # latent probes: chunks that fit the budget
             probe.set_memory_budget(evaluation.get("memory_budget_mb"))
         probes[str(name)] = probe
     return probes
+
+
+def interval_options(cfg: DictConfig) -> IntervalOptions:
+    """The intervals every metric of the job computes: ``evaluation.interval_level``,
+    ``evaluation.interval_resamples``, ``evaluation.mean_interval`` and the job's ``seed``
+    (the bootstrap's seed, so that a rerun gives the same bounds)."""
+    evaluation = cfg.get("evaluation") or {}
+    try:
+        return IntervalOptions(
+            level=evaluation.get("interval_level", DEFAULT_LEVEL),
+            n_resamples=evaluation.get("interval_resamples", DEFAULT_RESAMPLES),
+            seed=int(cfg.get("seed") or 0),
+            means=evaluation.get("mean_interval", "t"),
+        )
+    except ValueError as err:
+        raise ProbeConfigError(
+            f"{err}: set evaluation.interval_level (e.g. 0.95), evaluation.interval_resamples (e.g. 1000) "
+            "and evaluation.mean_interval (t or bootstrap)"
+        ) from err
 
 
 def check_class_counts(evaluation: Any, num_classes: int) -> None:

@@ -4,19 +4,23 @@ Why this layout: one row per probe and one column per headline metric, with each
 wrapped after its underscores (``flip_rate`` → ``flip_`` / ``rate``) so no name is cut to
 ``accura…``; when the metrics do not fit the console's width side by side, they are spread
 over several tables, each repeating the probe column (the layout every console table shares,
-:func:`robustlens.utils.console_tables.fit_tables`). Statistics beyond the mean and the
-per-class values are in ``results.json``.
+:func:`robustlens.utils.console_tables.fit_tables`). A value with an interval reads
+``0.458 ± 0.040``: ± half the interval's width, rounded to two significant digits and the value
+to the same decimals (Wilson and bootstrap intervals are not symmetric: their bounds are in
+``results.json``). Statistics beyond the mean and the per-class values are in ``results.json``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from robustlens.evaluation.scalars import headline_scalars
+from robustlens.evaluation.scalars import BOUND_SUFFIXES, headline_scalars
+from robustlens.metrics.intervals import interval_keys
 from robustlens.utils.console_tables import Column, fit_tables
 
 #: suffixes of a metric's summary statistics (``<name>_std`` ...), left to the results files
@@ -30,13 +34,27 @@ def summary_metrics(metrics: Mapping[str, Any]) -> list[str]:
     shown: list[str] = []
     for key in headline_scalars(metrics):
         name = key.split("/", 1)[1]
+        if name.endswith(BOUND_SUFFIXES):
+            continue
         if name not in shown and name not in HIDDEN and not name.endswith(STATISTIC_SUFFIXES):
             shown.append(name)
     return shown
 
 
-def _cell(value: Any) -> str:
-    return "" if value is None else f"{value:.4g}"
+def _cell(value: Any, low: Any = None, high: Any = None) -> str:
+    """``0.4583`` without an interval, ``0.458 ± 0.040`` with one (± half its width)."""
+    if value is None:
+        return ""
+    if low is None or high is None or math.isnan(value) or math.isnan(low) or math.isnan(high):
+        return f"{value:.4g}"
+    half = (high - low) / 2
+    decimals = 4 if half <= 0 else min(max(1 - math.floor(math.log10(half)), 0), 6)
+    return f"{value:.{decimals}f} ± {half:.{decimals}f}"
+
+
+def _interval_cell(scalars: Mapping[str, float], key: str) -> str:
+    low, high = interval_keys(key)
+    return _cell(scalars.get(key), scalars.get(low), scalars.get(high))
 
 
 def summary_tables(metrics: Mapping[str, Any], probes: Sequence[str], num_classes: int, width: int = 80) -> list[Table]:
@@ -47,9 +65,12 @@ def summary_tables(metrics: Mapping[str, Any], probes: Sequence[str], num_classe
     if not rows or not names:
         return []
     columns = [Column("probe", rows, label=True)]
-    columns += [Column(m, [_cell(scalars.get(f"{p}/{m}")) for p in rows], justify="right") for m in names]
+    columns += [Column(m, [_interval_cell(scalars, f"{p}/{m}") for p in rows], justify="right") for m in names]
     return fit_tables(columns, width=width, title=f"robustlens evaluation: {num_classes} classes",
-                      caption="per-class values and statistics: results.json", drop_empty_rows=True)
+                      caption="± half the confidence interval (evaluation.interval_level); its bounds, "
+                      "per-class values and statistics: results.json"
+                      if any(k.endswith(BOUND_SUFFIXES) for k in scalars)
+                      else "per-class values and statistics: results.json", drop_empty_rows=True)
 
 
 #: the cost columns of the console (``<probe>/cost/<field>``), with their headers

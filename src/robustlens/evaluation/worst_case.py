@@ -23,6 +23,8 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
+from robustlens.metrics.intervals import IntervalOptions, wilson_entries
+
 PREFIX = "worst_case"
 
 
@@ -31,7 +33,9 @@ class WorstCaseAccuracy(Metric):
 
     ``update(probe, index, labels, correct)`` once per batch of every probe in the worst case;
     ``compute()`` returns ``accuracy`` (robust samples / samples) and ``classwise_accuracy``
-    (per class; ``nan`` for a class without samples), both float64.
+    (per class; ``nan`` for a class without samples), both float64, with their Wilson intervals
+    (``accuracy/ci_low``, ``classwise_accuracy/ci_low``, ``.../ci_high``) at the level of
+    :attr:`interval_options`.
 
     A sample that a probe did not cover is judged on the probes that did; a probe fed the same
     sample twice is an error (the evaluation must count every sample once).
@@ -43,6 +47,7 @@ class WorstCaseAccuracy(Metric):
     """
 
     full_state_update = False
+    interval_options: IntervalOptions = IntervalOptions()
 
     def __init__(self, num_classes: Annotated[int, Field(ge=1)], probes: list[str]):
         super().__init__()
@@ -56,6 +61,10 @@ class WorstCaseAccuracy(Metric):
         # rank that saw no sample with an empty tensor of the metric's dtype, and gathering needs
         # one dtype on all ranks
         self.set_dtype(torch.float64)
+
+    def set_interval_options(self, options: IntervalOptions) -> None:
+        """Use ``options`` (``evaluation.interval_*``) for the intervals :meth:`compute` returns."""
+        self.interval_options = options
 
     def _probe_id(self, probe: str) -> int:
         if probe not in self.probe_names:
@@ -82,9 +91,12 @@ class WorstCaseAccuracy(Metric):
         )
 
     def compute(self) -> dict[str, Tensor]:
+        level = self.interval_options.level
         if (len(self.index) if isinstance(self.index, list) else self.index.numel()) == 0:  # a tensor once synced
             nan = torch.tensor(float("nan"), dtype=torch.float64)
-            return {"accuracy": nan, "classwise_accuracy": torch.full((self.num_classes,), float("nan"), dtype=torch.float64)}
+            zeros = torch.zeros(self.num_classes, dtype=torch.long)
+            return {"accuracy": nan, "classwise_accuracy": torch.full((self.num_classes,), float("nan"), dtype=torch.float64),
+                    **wilson_entries("accuracy", 0, 0, level), **wilson_entries("classwise_accuracy", zeros, zeros, level)}
         index, labels = dim_zero_cat(self.index).long(), dim_zero_cat(self.labels).long()
         correct, probe = dim_zero_cat(self.correct).long(), dim_zero_cat(self.probe_id).long()
         samples, position = torch.unique(index, return_inverse=True)
@@ -104,6 +116,8 @@ class WorstCaseAccuracy(Metric):
         return {
             "accuracy": robust.sum().double() / len(samples),
             "classwise_accuracy": torch.where(count > 0, robust_count / count.clamp(min=1), torch.nan),
+            **wilson_entries("accuracy", robust.sum(), len(samples), level),
+            **wilson_entries("classwise_accuracy", robust_count.round().long(), count.long(), level),
         }
 
 

@@ -20,7 +20,14 @@ from torch import Tensor
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from robustlens.metrics.base import ProbeMetric, ProbeOutput
-from robustlens.metrics.functional import check_class_tensor, check_num_classes, fairness_summary, rate
+from robustlens.metrics.functional import (
+    check_class_tensor,
+    check_num_classes,
+    fairness_interval_entries,
+    fairness_summary,
+    rate,
+)
+from robustlens.metrics.intervals import interval_keys, wilson_entries
 
 NumClasses = Annotated[int, Field(ge=2)]
 
@@ -56,27 +63,34 @@ class ConfusionState(ProbeMetric):
 
 
 class Accuracy(ConfusionState):
-    """Overall accuracy ``|{ŷ_i = y_i}| / N`` (key ``accuracy``; NaN before any sample)."""
+    """Overall accuracy ``|{ŷ_i = y_i}| / N`` (key ``accuracy``; NaN before any sample) and its
+    Wilson interval (``accuracy/ci_low``, ``accuracy/ci_high``)."""
 
     higher_is_better = True
-    emits = ("accuracy",)
+    emits = ("accuracy", *interval_keys("accuracy"))
 
     def compute(self) -> dict[str, Tensor]:
-        return {"accuracy": rate(self.confmat.diagonal().sum(), self.confmat.sum())}
+        correct, total = self.confmat.diagonal().sum(), self.confmat.sum()
+        return {"accuracy": rate(correct, total), **wilson_entries("accuracy", correct, total, self.interval_options.level)}
 
 
 class ClasswiseAccuracy(ConfusionState):
     """Per-class accuracy ``acc_c = M[c, c] / Σ_b M[c, b]`` (key ``classwise_accuracy``, shape [K]).
 
     A class with no samples gets NaN: its accuracy is undefined, and 0 would wrongly mark
-    it as the weakest class in Paper B's class-wise comparisons.
+    it as the weakest class in Paper B's class-wise comparisons. Per-class Wilson intervals:
+    ``classwise_accuracy/ci_low`` and ``classwise_accuracy/ci_high`` (shape [K], NaN likewise).
     """
 
     higher_is_better = True
-    emits = ("classwise_accuracy",)
+    emits = ("classwise_accuracy", *interval_keys("classwise_accuracy"))
 
     def compute(self) -> dict[str, Tensor]:
-        return {"classwise_accuracy": rate(self.confmat.diagonal(), self.confmat.sum(dim=1))}
+        correct, total = self.confmat.diagonal(), self.confmat.sum(dim=1)
+        return {
+            "classwise_accuracy": rate(correct, total),
+            **wilson_entries("classwise_accuracy", correct, total, self.interval_options.level),
+        }
 
 
 class ClasswiseFairness(ConfusionState):
@@ -88,6 +102,9 @@ class ClasswiseFairness(ConfusionState):
     most of the worst class's errors; DAFA observes these go to similar classes; -1 without
     errors) and ``worst_class_top_confusion_share``. Classes without samples are left out.
     See :func:`robustlens.metrics.functional.fairness_summary`.
+
+    The worst-class accuracy, spread and std get seeded bootstrap intervals stratified by class
+    (``<key>/ci_low``, ``<key>/ci_high``; :func:`~robustlens.metrics.functional.fairness_interval_entries`).
     """
 
     emits = (
@@ -97,10 +114,13 @@ class ClasswiseFairness(ConfusionState):
         "classwise_accuracy_std",
         "worst_class_top_confusion",
         "worst_class_top_confusion_share",
+        *interval_keys("worst_class_accuracy"),
+        *interval_keys("classwise_accuracy_spread"),
+        *interval_keys("classwise_accuracy_std"),
     )
 
     def compute(self) -> dict[str, Tensor]:
-        return fairness_summary(self.confmat)
+        return {**fairness_summary(self.confmat), **fairness_interval_entries(self.confmat, self.interval_options)}
 
 
 __all__ = ["Accuracy", "ClasswiseAccuracy", "ClasswiseFairness", "ConfusionState", "NumClasses"]

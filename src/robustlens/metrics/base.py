@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from torch import Tensor
 from torchmetrics import Metric
 
+from robustlens.metrics.intervals import IntervalOptions
+
 
 @dataclass
 class ProbeOutput:
@@ -66,7 +68,9 @@ class ProbeMetric(Metric, abc.ABC):
     a per-class vector (stored as ``"<probe>/<key>/<class>"``) or a matrix (stored as nested
     lists, e.g. confusion matrices). Keys follow one convention (``docs/metrics.md``): the
     headline value is ``<name>`` (a mean is the plain name), its statistics ``<name>_std``,
-    ``<name>_q25``, …, its per-class vector ``classwise_<name>``.
+    ``<name>_q25``, …, its per-class vector ``classwise_<name>``, and the bounds of a headline
+    value's confidence interval ``<name>/ci_low`` and ``<name>/ci_high``
+    (:mod:`robustlens.metrics.intervals`).
 
     Every metric declares the keys it returns in :attr:`emits` before it sees data, so that a
     probe can refuse two metrics that would write the same key (one would silently win).
@@ -74,6 +78,13 @@ class ProbeMetric(Metric, abc.ABC):
 
     #: whether the metric needs ``ProbeOutput.inputs`` (so probes keep them)
     needs_inputs: bool = False
+    #: how the metric's intervals are computed (level, bootstrap resamples and seed);
+    #: the evaluation sets the configured ones with :meth:`set_interval_options`
+    interval_options: IntervalOptions = IntervalOptions()
+
+    def set_interval_options(self, options: IntervalOptions) -> None:
+        """Use ``options`` (``evaluation.interval_*``) for the intervals :meth:`compute` returns."""
+        self.interval_options = options
 
     @property
     def emits(self) -> tuple[str, ...]:

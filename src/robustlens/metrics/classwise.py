@@ -16,6 +16,7 @@ from torch import Tensor
 from robustlens.metrics.accuracy import ConfusionState, NumClasses
 from robustlens.metrics.base import ProbeMetric, ProbeOutput
 from robustlens.metrics.functional import check_class_tensor, check_num_classes, off_diagonal, rate
+from robustlens.metrics.intervals import interval_keys, wilson_entries
 
 
 class ConfusionMatrix(ConfusionState):
@@ -95,12 +96,13 @@ class FlipRate(ProbeMetric):
 
     A flip counts any change of decision, whether the clean prediction was right or not.
     Keys: ``flip_rate`` (scalar) and ``classwise_flip_rate`` ([K], NaN for classes without
-    samples). Needs ``ProbeOutput.clean_preds``.
+    samples) with their Wilson intervals (``flip_rate/ci_low``, ``classwise_flip_rate/ci_low``,
+    ``.../ci_high``). Needs ``ProbeOutput.clean_preds``.
     """
 
     full_state_update = False
     higher_is_better = False
-    emits = ("flip_rate", "classwise_flip_rate")
+    emits = ("flip_rate", "classwise_flip_rate", *interval_keys("flip_rate"), *interval_keys("classwise_flip_rate"))
 
     def __init__(self, num_classes: NumClasses = 10) -> None:
         super().__init__()
@@ -123,9 +125,12 @@ class FlipRate(ProbeMetric):
         self.count += torch.bincount(labels, minlength=self.num_classes)
 
     def compute(self) -> dict[str, Tensor]:
+        level = self.interval_options.level
         return {
             "flip_rate": rate(self.flips.sum(), self.count.sum()),
             "classwise_flip_rate": rate(self.flips, self.count),
+            **wilson_entries("flip_rate", self.flips.sum(), self.count.sum(), level),
+            **wilson_entries("classwise_flip_rate", self.flips, self.count, level),
         }
 
 

@@ -14,7 +14,10 @@ keeping the sample index lets ``compute`` count a sample exactly once (and warn)
 DDP sampler padded the last batch with repeats (``docs/metrics.md``, "Each sample counts once"). 600 samples per
 probe make this cheap. Statistics follow NumPy's defaults (std with ddof=0, linearly
 interpolated quantiles), as the authors' scripts did. Every metric also returns its
-per-class vector (``classwise_<name>``, NaN for a class without samples).
+per-class vector (``classwise_<name>``, NaN for a class without samples), and the mean and
+every per-class mean their intervals (``<name>/ci_low``, ``classwise_<name>/ci_low``, ...):
+Wilson for a share of 0/1 verdicts, else Student t or the seeded bootstrap
+(``evaluation.mean_interval``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,13 @@ from robustlens.metrics.functional import (
     first_occurrence,
     summary,
     summary_keys,
+)
+from robustlens.metrics.intervals import (
+    grouped_mean_interval,
+    interval_entries,
+    interval_keys,
+    mean_interval,
+    wilson_entries,
 )
 
 NumClasses = Annotated[int, Field(ge=2)]
@@ -77,14 +87,31 @@ class _PerSampleMetric(ProbeMetric):
         keep = first_occurrence(index, owner=type(self).__name__)
         return labels[keep], {c: v[keep] for c, v in cols.items()}
 
+    def _mean_intervals(self, name: str, values: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        """Intervals of the mean of ``values`` and of its per-class means (``classwise_<name>``)."""
+        options = self.interval_options
+        per_class = grouped_mean_interval(values, labels, self.num_classes, options)
+        return {
+            **interval_entries(name, mean_interval(values, options)),
+            **interval_entries(f"classwise_{name}", per_class),
+        }
+
+
+def _with_intervals(name: str) -> tuple[str, ...]:
+    """``name``, ``classwise_<name>`` and the interval keys of both."""
+    return (name, f"classwise_{name}", *interval_keys(name), *interval_keys(f"classwise_{name}"))
+
 
 class LatentAccuracy(_PerSampleMetric):
     """LGA / LRA / LAGA_ρ / LARA_ρ / LLNA: mean per-sample accuracy (keys ``accuracy``,
     ``classwise_accuracy``). A sample's accuracy is ``values["accuracy"]`` when the probe
-    gives one (LLNA's rate over noise draws), else ``preds == labels``."""
+    gives one (LLNA's rate over noise draws), else ``preds == labels``.
+
+    Intervals: Wilson when every per-sample score is 0 or 1 (a share of verdicts: LGA, LRA,
+    LAGA, LARA), else the interval of a mean (LLNA's per-image rates)."""
 
     higher_is_better = True
-    emits = ("accuracy", "classwise_accuracy")
+    emits = _with_intervals("accuracy")
 
     def __init__(self, num_classes: NumClasses = 10) -> None:
         super().__init__(num_classes, ["score"])
@@ -99,7 +126,16 @@ class LatentAccuracy(_PerSampleMetric):
         labels, cols = self._gather()
         v = cols["score"]
         mean = v.mean() if v.numel() else torch.tensor(float("nan"), dtype=torch.float64)
-        return {"accuracy": mean, "classwise_accuracy": classwise_mean(v, labels, self.num_classes)}
+        out = {"accuracy": mean, "classwise_accuracy": classwise_mean(v, labels, self.num_classes)}
+        if bool(((v == 0) | (v == 1)).all()):  # verdicts: a count of successes
+            level = self.interval_options.level
+            counts = torch.bincount(labels, minlength=self.num_classes)
+            successes = torch.bincount(labels, weights=v, minlength=self.num_classes).round().long()
+            out.update(wilson_entries("accuracy", int(v.sum()), v.numel(), level))
+            out.update(wilson_entries("classwise_accuracy", successes, counts, level))
+        else:
+            out.update(self._mean_intervals("accuracy", v, labels))
+        return out
 
 
 class LatentSeverity(_PerSampleMetric):
@@ -107,7 +143,7 @@ class LatentSeverity(_PerSampleMetric):
     and ``classwise_severity``."""
 
     higher_is_better = True
-    emits = (*summary_keys("severity"), "classwise_severity")
+    emits = (*summary_keys("severity"), *_with_intervals("severity")[1:])
 
     def __init__(self, num_classes: NumClasses = 10) -> None:
         super().__init__(num_classes, ["norm"])
@@ -123,6 +159,7 @@ class LatentSeverity(_PerSampleMetric):
         labels, cols = self._gather()
         out = summary("severity", cols["norm"])
         out["classwise_severity"] = classwise_mean(cols["norm"], labels, self.num_classes)
+        out.update(self._mean_intervals("severity", cols["norm"], labels))
         return out
 
 
@@ -145,7 +182,7 @@ class PerturbationStats(_PerSampleMetric):
 
     @property
     def emits(self) -> tuple[str, ...]:
-        return tuple(key for c in self.columns for key in (*summary_keys(c), f"classwise_{c}"))
+        return tuple(key for c in self.columns for key in (*summary_keys(c), *_with_intervals(c)[1:]))
 
     def update(self, output: ProbeOutput) -> None:
         missing = [k for k in self.columns if k not in output.values]
@@ -167,4 +204,5 @@ class PerturbationStats(_PerSampleMetric):
         for k, v in cols.items():
             out.update(summary(k, v))
             out[f"classwise_{k}"] = classwise_mean(v, labels, self.num_classes)
+            out.update(self._mean_intervals(k, v, labels))
         return out

@@ -17,6 +17,7 @@ from torchmetrics.utilities import dim_zero_cat
 
 from robustlens.metrics.base import ProbeMetric, ProbeOutput
 from robustlens.metrics.functional import first_occurrence, rate, summary, summary_keys
+from robustlens.metrics.intervals import interval_entries, interval_keys, mean_interval, wilson_entries
 
 
 def _cat(state: Tensor | list[Tensor]) -> Tensor:
@@ -37,7 +38,9 @@ class NormStatistics(ProbeMetric):
             ``severity_median``, … (:func:`~robustlens.metrics.functional.summary`).
 
     ``std`` is the population standard deviation (ddof = 0, numpy's default); NaN norms
-    (non-additive perturbations) are ignored; with no samples every statistic is NaN.
+    (non-additive perturbations) are ignored; with no samples every statistic is NaN. The mean
+    has an interval (``<name>/ci_low``, ``<name>/ci_high``): Student t, or a seeded percentile
+    bootstrap with ``evaluation.mean_interval=bootstrap`` (skewed or censored norms).
     """
 
     full_state_update = False
@@ -51,7 +54,7 @@ class NormStatistics(ProbeMetric):
 
     @property
     def emits(self) -> tuple[str, ...]:
-        return summary_keys(self.name)
+        return (*summary_keys(self.name), *interval_keys(self.name))
 
     def update(self, output: ProbeOutput) -> None:
         if output.norm is None:
@@ -67,7 +70,10 @@ class NormStatistics(ProbeMetric):
     def compute(self) -> dict[str, Tensor]:
         index, norms = _cat(self.index), _cat(self.norms).double()
         norms = norms[first_occurrence(index, owner=type(self).__name__)]
-        return summary(self.name, norms, drop_nan=True)
+        return {
+            **summary(self.name, norms, drop_nan=True),
+            **interval_entries(self.name, mean_interval(norms, self.interval_options)),
+        }
 
 
 class RobustAccuracyCurve(ProbeMetric):
@@ -79,14 +85,16 @@ class RobustAccuracyCurve(ProbeMetric):
     ``success`` and ``+inf`` elsewhere — for a bounded attack (PGD at ε₀) the curve is then
     only meaningful at ε ≥ ε₀'s found norms, so use a minimal-norm attack.
 
-    Returns ``{"robust_accuracy@<eps>": value}`` (``<eps>`` formatted with ``:g``).
+    Returns ``{"robust_accuracy@<eps>": value}`` (``<eps>`` formatted with ``:g``) and each
+    value's Wilson interval (``robust_accuracy@<eps>/ci_low``, ``.../ci_high``).
     """
 
     full_state_update = False
 
     @property
     def emits(self) -> tuple[str, ...]:
-        return tuple(f"robust_accuracy@{eps:g}" for eps in self.eps_grid)
+        keys = [f"robust_accuracy@{eps:g}" for eps in self.eps_grid]
+        return tuple(k for key in keys for k in (key, *interval_keys(key)))
 
     def __init__(self, eps_grid: Sequence[float]):
         super().__init__()
@@ -121,6 +129,7 @@ class RobustAccuracyCurve(ProbeMetric):
         out: dict[str, Tensor] = {}
         for eps in self.eps_grid:
             robust = correct & (mn > eps)
-            value = rate(robust.sum(), robust.numel())
-            out[f"robust_accuracy@{eps:g}"] = value
+            key = f"robust_accuracy@{eps:g}"
+            out[key] = rate(robust.sum(), robust.numel())
+            out.update(wilson_entries(key, robust.sum(), robust.numel(), self.interval_options.level))
         return out

@@ -27,7 +27,7 @@ from torch import nn
 
 from robustlens.callbacks.base import EvaluationCallback
 from robustlens.config.errors import ConfigError
-from robustlens.evaluation.building import build_probes
+from robustlens.evaluation.building import build_probes, interval_options
 from robustlens.evaluation.console import print_cost_summary, print_summary
 from robustlens.evaluation.cost import job_cost
 from robustlens.evaluation.module import EvaluationModule, flatten_metric
@@ -115,6 +115,7 @@ def run_evaluation(
         classifier=classifier, probes=probes, generator=generator,
         num_classes=datamodule.num_classes, class_names=class_names, seed=int(cfg.get("seed") or 0),
     )
+    module.worst_case.set_interval_options(interval_options(cfg))
     trainer = build_trainer(cfg, inference_mode=False, use_distributed_sampler=False)
     descriptions = {name: probe.describe() for name, probe in probes.items()}
     passes: dict[str, ProbePass] = {}

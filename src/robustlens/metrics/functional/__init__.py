@@ -7,7 +7,9 @@ torchmetrics' classes. Definitions and units: ``docs/metrics.md``.
 
 from robustlens.metrics.functional.checks import check_class_tensor, check_num_classes
 from robustlens.metrics.functional.classwise import (
+    CLASS_SUMMARY_STATISTICS,
     classwise_mean,
+    fairness_interval_entries,
     fairness_summary,
     off_diagonal,
     rate,
@@ -16,11 +18,13 @@ from robustlens.metrics.functional.samples import DuplicateSamplesWarning, first
 from robustlens.metrics.functional.summaries import SUMMARY_SUFFIXES, summary, summary_keys
 
 __all__ = [
+    "CLASS_SUMMARY_STATISTICS",
     "SUMMARY_SUFFIXES",
     "DuplicateSamplesWarning",
     "check_class_tensor",
     "check_num_classes",
     "classwise_mean",
+    "fairness_interval_entries",
     "fairness_summary",
     "first_occurrence",
     "off_diagonal",

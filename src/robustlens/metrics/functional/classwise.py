@@ -7,9 +7,13 @@ here, so 992 of 1000 is stored as 0.992 (a float32 division would give 0.9919999
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
+
+from robustlens.metrics.intervals import IntervalOptions, class_rates_bootstrap_interval, interval_entries
 
 
 def rate(num: Tensor, den: Tensor) -> Tensor:
@@ -72,3 +76,30 @@ def fairness_summary(confmat: Tensor) -> dict[str, Tensor]:
         "worst_class_top_confusion": torch.tensor(top),
         "worst_class_top_confusion_share": rate(errors.max(), errors.sum()),
     }
+
+
+#: the robust-fairness summaries with an interval, as functions of resampled class-wise
+#: accuracies ``[B, K]`` (NaN = a class without samples, left out as in :func:`fairness_summary`)
+CLASS_SUMMARY_STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "worst_class_accuracy": lambda rates: np.nanmin(rates, axis=1),
+    "classwise_accuracy_spread": lambda rates: np.nanmax(rates, axis=1) - np.nanmin(rates, axis=1),
+    "classwise_accuracy_std": lambda rates: np.nanstd(rates, axis=1),
+}
+
+
+def fairness_interval_entries(confmat: Tensor, options: IntervalOptions) -> dict[str, Tensor]:
+    """Bootstrap intervals, stratified by class, of the summaries in :data:`CLASS_SUMMARY_STATISTICS`.
+
+    Every class keeps its sample count and its samples are resampled with replacement (drawn
+    from the per-class counts, :func:`~robustlens.metrics.intervals.class_rates_bootstrap_interval`),
+    seeded by ``options.seed``: one process and many, a rerun and a resumed job give the same bounds.
+    """
+    confmat = confmat.long().cpu()
+    correct, counts = confmat.diagonal().numpy(), confmat.sum(dim=1).numpy()
+    out: dict[str, Tensor] = {}
+    for key, statistic in CLASS_SUMMARY_STATISTICS.items():
+        interval = class_rates_bootstrap_interval(
+            correct, counts, statistic, options.level, options.n_resamples, options.seed
+        )
+        out.update(interval_entries(key, interval))
+    return out
