@@ -20,21 +20,29 @@ from torch import Tensor
 from robustlens.metrics.accuracy import ConfusionState, NumClasses
 from robustlens.metrics.base import ProbeMetric, ProbeOutput
 from robustlens.metrics.functional import check_class_tensor, check_num_classes, rate
-from robustlens.metrics.functional.fairness import accuracy_dispersion, flip_flow
+from robustlens.metrics.functional.fairness import (
+    DISPERSION_STATISTICS,
+    accuracy_dispersion,
+    dispersion_interval_entries,
+    flip_flow,
+)
+from robustlens.metrics.intervals import interval_keys, wilson_entries
 
 
 class ClasswiseDispersion(ConfusionState):
     """Average and best class, variance, CV and Gini of the class-wise accuracy.
 
     See :func:`robustlens.metrics.functional.fairness.accuracy_dispersion`; classes without
-    samples are left out.
+    samples are left out. Every summary but ``best_class`` has a class-stratified bootstrap
+    interval (``<key>/ci_low``, ``<key>/ci_high``), as the worst-class accuracy has.
     """
 
     emits = ("average_class_accuracy", "best_class_accuracy", "best_class", "classwise_accuracy_variance",
-             "classwise_accuracy_cv", "classwise_accuracy_gini")
+             "classwise_accuracy_cv", "classwise_accuracy_gini",
+             *(key for name in DISPERSION_STATISTICS for key in interval_keys(name)))
 
     def compute(self) -> dict[str, Tensor]:
-        return accuracy_dispersion(self.confmat)
+        return {**accuracy_dispersion(self.confmat), **dispersion_interval_entries(self.confmat, self.interval_options)}
 
 
 class _CleanVersusProbe(ProbeMetric):
@@ -66,11 +74,13 @@ class BoundaryError(_CleanVersusProbe):
     Keys: ``boundary_error`` and ``classwise_boundary_error`` ([K], NaN for classes without
     samples). With the clean error ``R_nat`` and the probe's error ``R_rob`` it is
     ``R_rob − R_nat`` whenever the probe never turns a clean error into a right answer (true for
-    untargeted attacks, whose start is the clean input).
+    untargeted attacks, whose start is the clean input). Wilson intervals: ``boundary_error/ci_low``,
+    ``/ci_high`` and the per-class ``classwise_boundary_error/ci_low``, ``/ci_high``.
     """
 
     higher_is_better = False
-    emits = ("boundary_error", "classwise_boundary_error")
+    emits = ("boundary_error", "classwise_boundary_error", *interval_keys("boundary_error"),
+             *interval_keys("classwise_boundary_error"))
 
     def __init__(self, num_classes: NumClasses = 10) -> None:
         super().__init__(num_classes)
@@ -84,8 +94,11 @@ class BoundaryError(_CleanVersusProbe):
         self.count += torch.bincount(labels, minlength=self.num_classes)
 
     def compute(self) -> dict[str, Tensor]:
+        level = self.interval_options.level
         return {"boundary_error": rate(self.crossed.sum(), self.count.sum()),
-                "classwise_boundary_error": rate(self.crossed, self.count)}
+                "classwise_boundary_error": rate(self.crossed, self.count),
+                **wilson_entries("boundary_error", self.crossed.sum(), self.count.sum(), level),
+                **wilson_entries("classwise_boundary_error", self.crossed, self.count, level)}
 
 
 class AdversarialFlow(_CleanVersusProbe):

@@ -8,11 +8,14 @@ summaries over classes (their accuracy is undefined), never counted as 0.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from robustlens.metrics.functional.classwise import off_diagonal, rate
+from robustlens.metrics.intervals import IntervalOptions, class_rates_bootstrap_interval, interval_entries
 
 
 def gini(values: Tensor) -> Tensor:
@@ -58,6 +61,51 @@ def accuracy_dispersion(confmat: Tensor) -> dict[str, Tensor]:
         "classwise_accuracy_cv": std / mean if mean > 0 else nan,
         "classwise_accuracy_gini": gini(observed),
     }
+
+
+def _present(rates: np.ndarray) -> np.ndarray:
+    """Resampled class-wise rates ``[B, K]`` less the classes without samples (NaN columns)."""
+    return rates[:, ~np.isnan(rates).all(axis=0)]
+
+
+def _gini_rows(rates: np.ndarray) -> np.ndarray:
+    r = _present(rates)
+    mean = r.mean(axis=1)
+    spread = np.abs(r[:, :, None] - r[:, None, :]).sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(mean > 0, spread / (2 * r.shape[1] ** 2 * mean), np.nan)
+
+
+def _cv_rows(rates: np.ndarray) -> np.ndarray:
+    r = _present(rates)
+    mean = r.mean(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(mean > 0, r.std(axis=1) / mean, np.nan)
+
+
+#: the dispersion summaries with an interval, as functions of resampled class-wise accuracies
+#: ``[B, K]`` (the same class-stratified bootstrap as the worst class's, ``fairness_interval_entries``)
+DISPERSION_STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "average_class_accuracy": lambda rates: _present(rates).mean(axis=1),
+    "best_class_accuracy": lambda rates: _present(rates).max(axis=1),
+    "classwise_accuracy_variance": lambda rates: _present(rates).var(axis=1),
+    "classwise_accuracy_cv": _cv_rows,
+    "classwise_accuracy_gini": _gini_rows,
+}
+
+
+def dispersion_interval_entries(confmat: Tensor, options: IntervalOptions) -> dict[str, Tensor]:
+    """Class-stratified bootstrap intervals (``<key>/ci_low``, ``<key>/ci_high``) of the
+    summaries in :data:`DISPERSION_STATISTICS`, seeded by ``options.seed``."""
+    confmat = confmat.long().cpu()
+    correct, counts = confmat.diagonal().numpy(), confmat.sum(dim=1).numpy()
+    out: dict[str, Tensor] = {}
+    for key, statistic in DISPERSION_STATISTICS.items():
+        interval = class_rates_bootstrap_interval(
+            correct, counts, statistic, options.level, options.n_resamples, options.seed
+        )
+        out.update(interval_entries(key, interval))
+    return out
 
 
 def flip_flow(flows: Tensor) -> dict[str, Tensor]:
