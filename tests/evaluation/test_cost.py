@@ -219,3 +219,36 @@ def _count_half(rank: int, world_size: int, out: Path) -> None:
             attack(model, xs, ys, index=index[part][rows])
     state.update(len(index[part]), counter, gen_counter, 0.1, 1.0, 3)
     (out / f"rank{rank}.json").write_text(json.dumps(state.compute()))
+
+
+def test_the_cpu_memory_peak_is_reset_at_each_pass() -> None:
+    import numpy as np
+
+    from robustlens.evaluation.cost import peak_memory_mb, reset_peak_memory
+    from tests.conftest import missing
+
+    cpu = torch.device("cpu")
+    if reset_peak_memory(cpu) != "peak RSS":
+        missing("/proc/self/clear_refs cannot reset the peak RSS here (not Linux?)")
+    before = peak_memory_mb(cpu)
+    block = np.ones(40 * 2**20 // 8)  # 40 MiB, touched
+    during = peak_memory_mb(cpu)
+    del block
+    reset_peak_memory(cpu)
+    assert during >= before + 35
+    assert peak_memory_mb(cpu) < during - 30  # a new window no longer holds the old peak
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_cuda_memory_peak_is_the_peak_allocated_since_the_reset() -> None:
+    from robustlens.evaluation.cost import device_name, peak_memory_mb, reset_peak_memory
+
+    cuda = torch.device("cuda", 0)
+    block = torch.ones(64 * 2**20 // 4, device=cuda)  # 64 MiB
+    del block
+    assert reset_peak_memory(cuda) == "cuda peak allocated"
+    assert peak_memory_mb(cuda) < 64
+    block = torch.ones(32 * 2**20 // 4, device=cuda)
+    assert 32 <= peak_memory_mb(cuda) < 64 + 32
+    assert device_name(cuda).startswith("cuda:0 (")
