@@ -250,5 +250,5 @@ def test_the_cuda_memory_peak_is_the_peak_allocated_since_the_reset() -> None:
     assert reset_peak_memory(cuda) == "cuda peak allocated"
     assert peak_memory_mb(cuda) < 64
     block = torch.ones(32 * 2**20 // 4, device=cuda)
-    assert 32 <= peak_memory_mb(cuda) < 64 + 32
+    assert 32 <= peak_memory_mb(cuda) < 64 + 32 and block.numel() == 8 * 2**20
     assert device_name(cuda).startswith("cuda:0 (")

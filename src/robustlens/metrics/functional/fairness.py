@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from robustlens.metrics.functional.classwise import off_diagonal, rate
-from robustlens.metrics.intervals import IntervalOptions, class_rates_bootstrap_interval, interval_entries
+from robustlens.metrics.functional.classwise import fairness_interval_entries, off_diagonal, rate
+from robustlens.metrics.intervals import IntervalOptions
 
 
 def gini(values: Tensor) -> Tensor:
@@ -97,15 +97,7 @@ DISPERSION_STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 def dispersion_interval_entries(confmat: Tensor, options: IntervalOptions) -> dict[str, Tensor]:
     """Class-stratified bootstrap intervals (``<key>/ci_low``, ``<key>/ci_high``) of the
     summaries in :data:`DISPERSION_STATISTICS`, seeded by ``options.seed``."""
-    confmat = confmat.long().cpu()
-    correct, counts = confmat.diagonal().numpy(), confmat.sum(dim=1).numpy()
-    out: dict[str, Tensor] = {}
-    for key, statistic in DISPERSION_STATISTICS.items():
-        interval = class_rates_bootstrap_interval(
-            correct, counts, statistic, options.level, options.n_resamples, options.seed
-        )
-        out.update(interval_entries(key, interval))
-    return out
+    return fairness_interval_entries(confmat, options, DISPERSION_STATISTICS)
 
 
 def flip_flow(flows: Tensor) -> dict[str, Tensor]:
