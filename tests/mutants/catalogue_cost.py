@@ -32,8 +32,11 @@ MUTANTS: list[Mutant] = [
            "pairs = preds[flipped] * self.num_classes + labels[flipped]", (_FAIRNESS,)),
     Mutant("great_without_sqrt_half_pi", "cost", _M + "functional/great.py",
            "return SQRT_HALF_PI * (own - others).clamp_min(0)", "return (own - others).clamp_min(0)", (_GREAT,)),
+    # top-1 minus top-2 whatever the label: a misclassified sample would score > 0
     Mutant("great_scores_the_predicted_class", "cost", _M + "functional/great.py",
-           "own = probs.gather(1, labels.long()[:, None]).squeeze(1)", "own = probs.amax(dim=1)", (_GREAT,)),
+           "own = probs.gather(1, labels.long()[:, None]).squeeze(1)\n"
+           "    others = probs.scatter(1, labels.long()[:, None], -math.inf).amax(dim=1)",
+           "own, others = probs.topk(2, dim=1).values.unbind(dim=1)", (_GREAT,)),
     Mutant("great_hoeffding_one_sided", "cost", _M + "functional/great.py",
            "math.log(2 / delta)", "math.log(1 / delta)", (_GREAT,)),
 ]
