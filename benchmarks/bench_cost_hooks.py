@@ -14,7 +14,8 @@ Command (repository root)::
 Measured 2026-12-05 on the project's 2-core CPU, heavily contended by other jobs
 (``--batch 128 --steps 10 --repeats 5``): PGD 28.9 s without, 31.5 s with the hooks (ratio 1.09,
 within the contention's noise); counted 11 forward and 10 backward passes per sample, as expected;
-the hooks' own cost per forward + backward is printed by the last line (``per_call_overhead``).
+the hooks' own cost: 190 µs per forward + backward of a tiny model whose call took 408 µs
+without them (``per_call_overhead``).
 """
 
 from __future__ import annotations
