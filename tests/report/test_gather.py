@@ -17,7 +17,9 @@ from tests.results_files import make_results, write_job
 @pytest.fixture
 def sweep(tmp_path):
     write_job(tmp_path / "0", {"clean/accuracy": 0.5, "pgd/classwise_accuracy/1": 0.25,
-                               "pgd/confusion": [[3, 1], [0, 4]]}, sweep_params={"attack.eps": 0.1})
+                               "pgd/confusion": [[3, 1], [0, 4]], "clean/accuracy/ci_low": 0.3,
+                               "clean/accuracy/ci_high": 0.7, "pgd/classwise_accuracy/ci_low/1": 0.1,
+                               "pgd/classwise_accuracy/ci_high/1": 0.5}, sweep_params={"attack.eps": 0.1})
     write_job(tmp_path / "1", {"clean/accuracy": 0.75, "pgd/accuracy": None},
               sweep_params={"attack.eps": 0.2})
     write_job(tmp_path / "2", {}, status="failed", error=ValueError("bad eps"),
@@ -39,15 +41,16 @@ def test_split_key():
 
 
 def test_gather_exact_tidy_rows(sweep):
+    """Interval bounds (``<probe>/<metric>/ci_low[/<class>]``) sit beside their value, not in rows of their own."""
     df = gather(sweep)
     expected = pd.DataFrame(
         [
-            ["0", 0.1, "clean", "accuracy", np.nan, 0.5],
-            ["0", 0.1, "pgd", "classwise_accuracy", 1.0, 0.25],
-            ["1", 0.2, "clean", "accuracy", np.nan, 0.75],
-            ["1", 0.2, "pgd", "accuracy", np.nan, np.nan],
+            ["0", 0.1, "clean", "accuracy", np.nan, 0.5, 0.3, 0.7],
+            ["0", 0.1, "pgd", "classwise_accuracy", 1.0, 0.25, 0.1, 0.5],
+            ["1", 0.2, "clean", "accuracy", np.nan, 0.75, np.nan, np.nan],
+            ["1", 0.2, "pgd", "accuracy", np.nan, np.nan, np.nan, np.nan],
         ],
-        columns=["job", "attack.eps", "probe", "metric", "class", "value"],
+        columns=["job", "attack.eps", "probe", "metric", "class", "value", "ci_low", "ci_high"],
     )
     pd.testing.assert_frame_equal(df.reset_index(drop=True), expected, check_dtype=False)
 

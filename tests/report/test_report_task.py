@@ -10,6 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from robustlens.report.paired import CompareSpec
 from robustlens.report.tables import TableSpec
 from robustlens.tasks.report import run_report
 from tests.results_files import write_job
@@ -19,7 +20,7 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
 
 @pytest.mark.parametrize("path", sorted((CONF / "table").glob("*.yaml")), ids=lambda p: p.stem)
 def test_table_configs_instantiate(path):
-    assert isinstance(instantiate(OmegaConf.load(path), _convert_="all"), TableSpec)
+    assert isinstance(instantiate(OmegaConf.load(path), _convert_="all"), TableSpec | CompareSpec)
 
 
 def test_run_report_end_to_end(tmp_path):
@@ -96,3 +97,10 @@ def test_a_failing_plot_costs_neither_the_tables_nor_the_other_plots(tmp_path):
     assert any("dict failed" in s for s in summary["skipped_plots"])
     assert (sweep / "report" / "table.md").is_file()
     assert (sweep / "report" / "plots" / "robust_vs_conventional_training.mode.png").is_file()
+
+
+@pytest.mark.parametrize("table", ["default", "fairness", "classwise"])
+def test_intervals_on_request_from_the_command_line(table):
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("report", overrides=["run_dir=x", f"table={table}", "table.intervals=true"])
+    assert instantiate(cfg.table, _convert_="all").intervals is True

@@ -131,3 +131,28 @@ def test_bars_of_groups_with_one_job_each_have_no_error_bars_but_render(df, tmp_
     one_job_each = df[df["seed"] == 0]  # standard and pgd_at: one job per group, so std is undefined
     (path,) = RobustVsConventional(keys=["clean/accuracy", "pgd/accuracy"], group="training.mode")(one_job_each, tmp_path)
     assert _is_png(path)
+
+
+def test_table_intervals_on_request(tmp_path):
+    """``table.intervals=true``: a one-job cell shows the interval results.json stores beside its value;
+    a cell over several jobs (seeds) keeps mean ± std; without the option nothing changes."""
+    for i, (mode, seed) in enumerate([("standard", 0), ("standard", 1), ("pgd_at", 0)]):
+        write_job(tmp_path / str(i), {"clean/accuracy": 0.8 + 0.05 * i, "clean/accuracy/ci_low": 0.7 + 0.05 * i,
+                                      "clean/accuracy/ci_high": 0.85 + 0.05 * i},
+                  sweep_params={"training.mode": mode, "seed": seed})
+    frame = gather(tmp_path)
+    spec = dict(rows=["training.mode"], metrics=["accuracy"], decimals=2, scale=100.0)
+    shown = to_markdown(build_table(frame, TableSpec(**spec, intervals=True)))
+    assert "| pgd_at | 90.00 [80.00, 95.00] |" in shown
+    assert "| standard | 82.50 ± 3.54 |" in shown  # two seeds: no single interval
+    assert "[" not in to_markdown(build_table(frame, TableSpec(**spec)))
+
+
+def test_error_bars_are_the_interval_of_one_job_else_the_std_of_several():
+    from robustlens.report.plots import _mean_and_error
+
+    frame = pd.DataFrame({"x": [1, 2, 2], "value": [0.5, 0.4, 0.6], "ci_low": [0.3, 0.35, 0.5],
+                          "ci_high": [0.8, 0.45, 0.7]})
+    bars = _mean_and_error(frame, "x")
+    assert bars.loc[1].tolist() == pytest.approx([0.5, 0.2, 0.3])  # mean - low, high - mean
+    assert bars.loc[2].tolist() == pytest.approx([0.5, 0.141421, 0.141421], abs=1e-6)  # ± std of 0.4, 0.6

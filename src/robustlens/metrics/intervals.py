@@ -195,12 +195,29 @@ def bootstrap_interval(
     Why not ``scipy.stats.bootstrap``: it refuses a sample of one observation, and a stratified
     bootstrap needs one sample per class (RobustBench's ImageNet subset has 37 classes of one
     image); its multi-sample form also resamples strata in an order the statistic cannot see.
-    The percentiles are those of ``scipy.stats.bootstrap(method="percentile")``.
+    Without strata the draws and percentiles are those of ``scipy.stats.bootstrap(method=
+    "percentile")`` with the same seed (the tests check it).
     """
+    draws = bootstrap_draws(values, statistic, n_resamples, seed, strata)
+    if draws.size == 0:
+        return math.nan, math.nan
+    low, high = _percentiles(draws, level)
+    return _out(np.asarray(low), np.asarray(high))
+
+
+def bootstrap_draws(
+    values: Any,
+    statistic: Callable[[np.ndarray], np.ndarray],
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    strata: Any = None,
+) -> np.ndarray:
+    """The ``[n_resamples]`` bootstrap replicates of ``statistic`` behind :func:`bootstrap_interval`
+    (empty without samples); a paired comparison reads its p-value from them."""
     v = np.asarray(_numpy(values), dtype=np.float64)
     n = v.shape[0] if v.ndim else 0
     if n == 0:
-        return math.nan, math.nan
+        return np.zeros(0)
     rng = np.random.default_rng(seed)
     draw = _stratified_draw(n, strata, rng)
     per_chunk = max(1, _CHUNK_VALUES // max(n * (v[0].size if v.ndim > 1 else 1), 1))
@@ -208,8 +225,7 @@ def bootstrap_interval(
     for start in range(0, n_resamples, per_chunk):
         positions = draw(min(per_chunk, n_resamples - start))
         draws.append(np.asarray(statistic(v[positions]), dtype=np.float64))
-    low, high = _percentiles(np.concatenate(draws, axis=0), level)
-    return _out(np.asarray(low), np.asarray(high))
+    return np.concatenate(draws, axis=0)
 
 
 def _stratified_draw(n: int, strata: Any, rng: np.random.Generator) -> Callable[[int], np.ndarray]:
@@ -303,6 +319,7 @@ __all__ = [
     "DEFAULT_RESAMPLES",
     "IntervalOptions",
     "Level",
+    "bootstrap_draws",
     "bootstrap_interval",
     "check_level",
     "class_rates_bootstrap_interval",

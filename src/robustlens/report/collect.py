@@ -20,8 +20,11 @@ import yaml
 from robustlens.report.legacy_keys import current_metrics
 from robustlens.utils.resume import RESULTS_FILE, ResultsFileError, read_results
 
-#: fixed columns of the tidy table (swept parameters sit between ``job`` and ``probe``)
-TIDY_COLUMNS = ("job", "probe", "metric", "class", "value")
+#: fixed columns of the tidy table (swept parameters sit between ``job`` and ``probe``); ``ci_low``
+#: and ``ci_high`` are the bounds of the value's confidence interval (NaN where it has none)
+TIDY_COLUMNS = ("job", "probe", "metric", "class", "value", "ci_low", "ci_high")
+#: the metric-name suffixes under which results.json stores a value's interval bounds
+BOUND_COLUMNS = {"/ci_low": "ci_low", "/ci_high": "ci_high"}
 REPORT_DIR = "report"
 
 
@@ -153,7 +156,9 @@ def gather(source: str | os.PathLike | list[JobRecord]) -> pd.DataFrame:
     """The tidy table of all **complete** jobs under ``source`` (a path or :func:`gather_jobs` output).
 
     Columns: ``job``, one column per swept parameter (sorted), ``probe``, ``metric``,
-    ``class`` (NaN for overall metrics) and ``value`` (NaN where the job stored ``null``).
+    ``class`` (NaN for overall metrics), ``value`` (NaN where the job stored ``null``) and the
+    bounds of its confidence interval, ``ci_low`` and ``ci_high`` (from the keys
+    ``<probe>/<metric>/ci_low[/<class>]``; NaN for a value without an interval).
     Matrix- and vector-valued metrics are left out (see :func:`matrices`); jobs that are not
     complete are left out (see :func:`incomplete`).
     """
@@ -172,7 +177,21 @@ def gather(source: str | os.PathLike | list[JobRecord]) -> pd.DataFrame:
     columns = ["job", *param_names, "probe", "metric", "class", "value"]
     frame = pd.DataFrame(rows, columns=columns)
     frame["class"] = frame["class"].astype("Int64")  # class indices stay integers; overall = <NA>
-    return frame
+    return _bounds_beside_values(frame)
+
+
+def _bounds_beside_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """Move the rows of interval bounds (metric ``<m>/ci_low``) into ``ci_low``/``ci_high`` of ``<m>``'s row."""
+    out = frame
+    for suffix, column in BOUND_COLUMNS.items():
+        is_bound = out["metric"].str.endswith(suffix)
+        bounds = out[is_bound].assign(metric=lambda d, n=len(suffix): d["metric"].str[:-n])
+        keys = [c for c in out.columns if c not in ("value", "ci_low", "ci_high")]
+        bounds = bounds[[*keys, "value"]].rename(columns={"value": column})
+        out = out[~is_bound].merge(bounds, on=keys, how="left")
+    if "ci_low" not in out:
+        out = out.assign(ci_low=np.nan, ci_high=np.nan)
+    return out.reset_index(drop=True)
 
 
 def param_columns(df: pd.DataFrame) -> list[str]:

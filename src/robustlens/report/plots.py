@@ -60,10 +60,27 @@ def _save(fig: plt.Figure, out_dir: str | os.PathLike, name: str, tight: bool = 
     return path
 
 
+def _mean_and_error(frame: pd.DataFrame, by: list[str] | str) -> pd.DataFrame:
+    """Per group of ``by``: ``mean`` of the values and the error bar's ``lower``/``upper`` lengths:
+    the confidence interval stored with a value (``ci_low``/``ci_high``) where the group is one
+    job, else ± the std over the group's jobs (seeds)."""
+    grouped = frame.groupby(by, dropna=False, sort=True)
+    stats = grouped["value"].agg(["mean", "std", "count"])
+    spread = stats["std"].fillna(0)
+    stats["lower"], stats["upper"] = spread, spread
+    if {"ci_low", "ci_high"} <= set(frame.columns):
+        low, high = grouped["ci_low"].first(), grouped["ci_high"].first()
+        one = (stats["count"] == 1) & low.notna() & high.notna()
+        stats.loc[one, "lower"] = (stats["mean"] - low)[one].clip(lower=0)
+        stats.loc[one, "upper"] = (high - stats["mean"])[one].clip(lower=0)
+    return stats[["mean", "lower", "upper"]]
+
+
 @dataclass
 class MetricVsParam:
     """``metric`` against a swept parameter ``x`` (ε, ρ), one line per value of ``group``
-    (e.g. ``training.mode``); mean over other params/seeds with ±std error bars."""
+    (e.g. ``training.mode``); mean over other params/seeds with ±std error bars, or the value's
+    confidence interval where a point is one job."""
 
     x: str
     metric: str = "accuracy"
@@ -77,9 +94,9 @@ class MetricVsParam:
         keys = [self.group] if self.group else []
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for label, part in rows.groupby(keys, dropna=False) if keys else [((None,), rows)]:
-            stats = part.groupby(self.x)["value"].agg(["mean", "std"]).sort_index()
-            ax.errorbar(stats.index.astype(float), stats["mean"], yerr=stats["std"].fillna(0), marker="o",
-                        capsize=3, label=None if label[0] is None else f"{self.group}={label[0]}")
+            stats = _mean_and_error(part, self.x).sort_index()
+            ax.errorbar(stats.index.astype(float), stats["mean"], yerr=stats[["lower", "upper"]].to_numpy().T,
+                        marker="o", capsize=3, label=None if label[0] is None else f"{self.group}={label[0]}")
         ax.set_xlabel(self.x)
         ax.set_ylabel(f"{self.probe + '/' if self.probe else ''}{self.metric}")
         if self.group:
@@ -187,7 +204,8 @@ class ConfusionGrid:
 @dataclass
 class RobustVsConventional:
     """Bars of several metric keys side by side (e.g. ``clean/accuracy``, ``pgd/accuracy``,
-    ``latent/laga``), one bar group per value of ``group`` (e.g. ``training.mode``)."""
+    ``latent/laga``), one bar group per value of ``group`` (e.g. ``training.mode``); error bars:
+    ±std over a group's jobs, or a single job's confidence interval."""
 
     keys: list[str] = field(default_factory=lambda: ["clean/accuracy", "worst_case/accuracy"])
     group: str | None = None
@@ -201,13 +219,14 @@ class RobustVsConventional:
             raise PlotSkipped(f"robust_vs_conventional: none of {self.keys} in the results")
         group = overall[self.group].astype(str) if self.group else pd.Series("all", index=overall.index)
         # groupby keeps the all-NaN std of single-job groups (pivot_table drops those columns)
-        stats = overall.assign(_g=group).groupby(["_g", "key"])["value"].agg(["mean", "std"]).unstack("key")
+        stats = _mean_and_error(overall.assign(_g=group), ["_g", "key"]).unstack("key")
         keys = [k for k in self.keys if k in stats["mean"].columns]
         fig, ax = plt.subplots(figsize=(1.5 + 1.2 * len(stats), 3.5))
         width = 0.8 / len(keys)
         pos = np.arange(len(stats))
         for i, key in enumerate(keys):
-            ax.bar(pos + i * width, stats["mean"][key], width, label=key, yerr=stats["std"][key].fillna(0), capsize=3)
+            yerr = np.vstack([stats["lower"][key].fillna(0), stats["upper"][key].fillna(0)])
+            ax.bar(pos + i * width, stats["mean"][key], width, label=key, yerr=yerr, capsize=3)
         ax.set_xticks(pos + width * (len(keys) - 1) / 2, list(stats.index))
         ax.set_xlabel(self.group or "")
         ax.legend(fontsize=8)

@@ -42,6 +42,9 @@ class TableSpec:
         decimals: digits after the point in the rendered table.
         scale: multiply values before rendering (100 for percentages).
         caption: LaTeX caption / Markdown heading.
+        intervals: show each cell's confidence interval, ``0.458 [0.418, 0.498]`` (``table.intervals=true``):
+            the interval results.json stores beside the value, for a cell that comes from one job
+            (a cell aggregated over several jobs keeps ``mean ± std``).
     """
 
     rows: list[str] = field(default_factory=list)
@@ -53,6 +56,7 @@ class TableSpec:
     decimals: Annotated[int, Field(ge=0, le=12)] = 4
     scale: Annotated[float, Field(gt=0)] = 1.0
     caption: str | None = None
+    intervals: bool = False
 
     def __post_init__(self) -> None:
         self.rows, self.columns, self.metrics = list(self.rows), list(self.columns), list(self.metrics)
@@ -66,12 +70,15 @@ class TableSpec:
 
 @dataclass
 class Table:
-    """A built table: ``mean`` (numbers), ``std`` and ``count`` per cell; flat string column labels."""
+    """A built table: ``mean`` (numbers), ``std`` and ``count`` per cell; flat string column labels;
+    ``low`` and ``high``: the bounds of a one-job cell's interval (NaN otherwise)."""
 
     mean: pd.DataFrame
     std: pd.DataFrame
     count: pd.DataFrame
     spec: TableSpec
+    low: pd.DataFrame | None = None
+    high: pd.DataFrame | None = None
 
 
 def _select(df: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
@@ -115,30 +122,44 @@ def build_table(df: pd.DataFrame, spec: TableSpec) -> Table:
             f"cell {dup} has {int(stats['count'].max())} values but aggregate='none'; add the parameter "
             "that tells them apart (e.g. seed) to rows/columns or use aggregate: mean_std"
         )
+    if {"ci_low", "ci_high"} <= set(data.columns):  # one job's bounds; none for an aggregate of jobs
+        for bound in ("ci_low", "ci_high"):
+            first = data.groupby([*group, "_col"], dropna=False, sort=True)[bound].first()
+            stats[bound] = first.where(stats["count"] == 1)
+    else:
+        stats["ci_low"] = stats["ci_high"] = float("nan")
     col_order = list(dict.fromkeys(data["_col"]))
-    frames = {s: stats[s].unstack("_col").reindex(columns=col_order) for s in ("mean", "std", "count")}
+    names = ("mean", "std", "count", "ci_low", "ci_high")
+    frames = {s: stats[s].unstack("_col").reindex(columns=col_order) for s in names}
     for frame in frames.values():
         frame.columns.name = None
-    return Table(frames["mean"], frames["std"], frames["count"], spec)
+    return Table(frames["mean"], frames["std"], frames["count"], spec, frames["ci_low"], frames["ci_high"])
 
 
 def format_cells(table: Table) -> pd.DataFrame:
-    """The table as strings: ``mean`` or ``mean ± std`` scaled and rounded as the spec says."""
+    """The table as strings: ``mean`` or ``mean ± std`` scaled and rounded as the spec says, and
+    ``mean [low, high]`` for a one-job cell with an interval when the spec asks for intervals."""
     spec = table.spec
     d = spec.decimals
 
-    def cell(mean: float, std: float, count: float) -> str:
+    def cell(mean: float, std: float, count: float, low: float, high: float) -> str:
         if pd.isna(mean):
             return "–"
         text = f"{mean * spec.scale:.{d}f}"
         if spec.aggregate == "mean_std" and count > 1:
             text += f" ± {std * spec.scale:.{d}f}"
+        elif spec.intervals and not (pd.isna(low) or pd.isna(high)):
+            text += f" [{low * spec.scale:.{d}f}, {high * spec.scale:.{d}f}]"
         return text
 
+    nan = pd.DataFrame(float("nan"), index=table.mean.index, columns=table.mean.columns)
+    low = table.low if table.low is not None else nan
+    high = table.high if table.high is not None else nan
     out = table.mean.copy().astype(object)
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
-            out.iat[r, c] = cell(table.mean.iat[r, c], table.std.iat[r, c], table.count.iat[r, c])
+            out.iat[r, c] = cell(table.mean.iat[r, c], table.std.iat[r, c], table.count.iat[r, c],
+                                 low.iat[r, c], high.iat[r, c])
     return out
 
 

@@ -14,22 +14,54 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from robustlens.report.collect import gather, gather_jobs, incomplete, write_tidy
+from robustlens.report.collect import JobRecord, gather, gather_jobs, incomplete, write_tidy
 from robustlens.report.comparison import compare
 from robustlens.report.models import with_model_labels
+from robustlens.report.paired import (
+    CompareSpec,
+    build_comparison,
+    comparison_latex,
+    comparison_markdown,
+    comparison_rich,
+)
 from robustlens.report.plots import PlotSkipped
 from robustlens.report.tables import Table, TableSpec, build_table, to_latex, to_markdown, to_rich
 
 log = logging.getLogger(__name__)
 
 
-def _table_spec(node: Any) -> TableSpec:
+def _table_spec(node: Any) -> TableSpec | CompareSpec:
     if node is None:
         return TableSpec()
     spec = instantiate(node, _convert_="all") if "_target_" in node else TableSpec(**OmegaConf.to_object(node))
-    if not isinstance(spec, TableSpec):
-        raise TypeError(f"cfg.table must instantiate a TableSpec, got {type(spec).__name__}")
+    if not isinstance(spec, TableSpec | CompareSpec):
+        raise TypeError(f"cfg.table must instantiate a TableSpec or a CompareSpec, got {type(spec).__name__}")
     return spec
+
+
+def _write_comparison(records: list[JobRecord], spec: CompareSpec, out_dir: Path, stem: str,
+                      console: Console) -> list[str]:
+    """Write ``<stem>.csv`` (every number unrounded) and ``<stem>.md``/``.tex``; print the table."""
+    frame = build_comparison(records, spec)
+    written = [out_dir / f"{stem}.csv"]
+    frame.to_csv(written[0], index=False)
+    if spec.format in ("markdown", "both"):
+        written.append(out_dir / f"{stem}.md")
+        written[-1].write_text(comparison_markdown(frame, spec))
+    if spec.format in ("latex", "both"):
+        written.append(out_dir / f"{stem}.tex")
+        written[-1].write_text(comparison_latex(frame, spec))
+    console.print(*comparison_rich(frame, spec, width=console.width))
+    return [str(p) for p in written]
+
+
+def _write_any_table(df: Any, records: list[JobRecord], spec: TableSpec | CompareSpec, out_dir: Path, stem: str,
+                     console: Console) -> tuple[list[str], Table | None]:
+    """A table of numbers or a comparison table, as ``spec`` says; the written paths and the built table."""
+    if isinstance(spec, CompareSpec):
+        return _write_comparison(records, spec, out_dir, stem, console), None
+    table = build_table(df, spec)
+    return _write_table(table, out_dir, stem, console), table
 
 
 def _write_table(table: Table, out_dir: Path, stem: str, console: Console) -> list[str]:
@@ -69,13 +101,15 @@ def run_report(cfg: DictConfig, console: Console | None = None) -> dict[str, Any
         console.print(f"[red]no complete jobs under {run_dir}[/red]")
         return summary
 
-    table = build_table(df, _table_spec(cfg.get("table")))
-    files += _write_table(table, out_dir, "table", console)
+    main_spec = _table_spec(cfg.get("table"))
+    written, table = _write_any_table(df, records, main_spec, out_dir,
+                                      "compare" if isinstance(main_spec, CompareSpec) else "table", console)
+    files += written
     # further named tables (e.g. an experiment's layout); like a plot, one the results cannot fill
     # is skipped with its reason instead of failing the report
     for name, node in (cfg.get("tables") or {}).items():
         try:
-            files += _write_table(build_table(df, _table_spec(node)), out_dir, name, console)
+            files += _write_any_table(df, records, _table_spec(node), out_dir, name, console)[0]
         except (KeyError, ValueError) as why:
             log.warning("skipped table %s: %s", name, why)
             summary["skipped_tables"].append(f"{name}: {why}")
@@ -93,7 +127,7 @@ def run_report(cfg: DictConfig, console: Console | None = None) -> dict[str, Any
             summary["skipped_plots"].append(f"{type(plot).__name__} failed: {exc}")
 
     expected = cfg.get("expected")
-    if expected and expected.get("path"):
+    if expected and expected.get("path") and table is not None:
         result = compare(table, expected.path, atol=float(expected.get("atol", 0.0)),
                          rtol=float(expected.get("rtol", 0.0)))
         result.cells.to_csv(out_dir / "comparison.csv", index=False)
