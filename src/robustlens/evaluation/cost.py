@@ -167,10 +167,24 @@ def reset_peak_memory(device: torch.device) -> str:
         return "peak RSS since the process started"
 
 
+_STATUS = Path("/proc/self/status")
+
+
 def peak_memory_mb(device: torch.device) -> float:
-    """The peak of the window :func:`reset_peak_memory` started, in MiB."""
+    """The peak of the window :func:`reset_peak_memory` started, in MiB.
+
+    On Linux the peak RSS is ``VmHWM`` of ``/proc/self/status``, which ``clear_refs`` resets;
+    ``getrusage``'s ``ru_maxrss`` is not reset when a thread of the process has exited (the
+    kernel keeps the peak it had then), so it is only the fallback elsewhere.
+    """
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**10  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
 
