@@ -23,8 +23,8 @@ from robustlens.evaluation.scalars import BOUND_SUFFIXES, headline_scalars
 from robustlens.metrics.intervals import interval_keys
 from robustlens.utils.console_tables import Column, fit_tables
 
-#: suffixes of a metric's summary statistics (``<name>_std`` ...), left to the results files
-STATISTIC_SUFFIXES = ("_std", "_min", "_q25", "_median", "_q75", "_max")
+#: suffixes of a metric's summary statistics (``<name>_std`` ...) and of GREAT Score's Hoeffding bounds, left to the results files
+STATISTIC_SUFFIXES = ("_std", "_min", "_q25", "_median", "_q75", "_max", "_hoeffding_low", "_hoeffding_high")
 #: headline values that are counts, not rates
 HIDDEN = ("num_errors",)
 
