@@ -55,7 +55,8 @@ def cost_scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 
 def log_headline_scalars(loggers: Iterable[Any], metrics: Mapping[str, Any], step: int = 0) -> dict[str, float]:
-    """Log :func:`headline_scalars` to every Lightning logger in one call each; returns what was logged.
+    """Log :func:`headline_scalars` and :func:`cost_scalars` to every Lightning logger in one call each;
+    returns what was logged.
 
     ``nan`` (a metric without samples) is logged as ``nan``: W&B and TensorBoard accept it, and
     a missing key would look like a logging bug.
