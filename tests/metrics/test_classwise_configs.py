@@ -21,6 +21,9 @@ EXPECTED = {
     "error_flow": "ErrorFlow",
     "latent_structure": "LatentStructure",
     "fairness": "ClasswiseFairness",
+    "fairness_dispersion": "ClasswiseDispersion",
+    "boundary_error": "BoundaryError",
+    "adversarial_flow": "AdversarialFlow",
 }
 
 

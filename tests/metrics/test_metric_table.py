@@ -39,6 +39,8 @@ from robustlens.metrics.classwise import (
     FlipRate,
     TargetedSuccessMatrix,
 )
+from robustlens.metrics.fairness import AdversarialFlow, BoundaryError, ClasswiseDispersion
+from robustlens.metrics.great import GreatScore
 from robustlens.metrics.latent import LatentAccuracy, LatentSeverity, PerturbationStats
 from robustlens.metrics.latent_structure import LatentStructure
 from robustlens.metrics.perturbation import NormStatistics, RobustAccuracyCurve
@@ -233,6 +235,77 @@ def ref_fairness(o: ProbeOutput) -> dict:
     }
 
 
+def ref_dispersion(o: ProbeOutput) -> dict:
+    a = arrays(o)
+    acc = np.array([np.mean(a["preds"][a["labels"] == c] == c) for c in range(K) if (a["labels"] == c).any()])
+    gini = np.abs(acc[:, None] - acc[None, :]).sum() / (2 * len(acc) ** 2 * acc.mean())
+    return {
+        "average_class_accuracy": acc.mean(),
+        "best_class_accuracy": acc.max(),
+        "best_class": np.int64(int(np.argmax(acc))),  # classes 0..3 are the present ones, in order
+        "classwise_accuracy_variance": np.var(acc),
+        "classwise_accuracy_cv": np.std(acc) / acc.mean(),
+        "classwise_accuracy_gini": gini,
+        **dispersion_bootstrap_ci(a["preds"] == a["labels"], a["labels"]),
+    }
+
+
+def dispersion_bootstrap_ci(correct: np.ndarray, labels: np.ndarray) -> dict:
+    """The dispersion summaries' intervals: the class bootstrap of ``class_bootstrap_ci``."""
+    n = np.bincount(labels, minlength=K)
+    k = np.bincount(labels[correct], minlength=K)
+    draws = np.random.default_rng(0).binomial(n, np.where(n > 0, k / np.maximum(n, 1), 0), size=(1000, K))
+    r = (draws / np.maximum(n, 1))[:, n > 0]
+    mean = r.mean(axis=1)
+    summaries = {"average_class_accuracy": mean, "best_class_accuracy": r.max(axis=1),
+                 "classwise_accuracy_variance": r.var(axis=1), "classwise_accuracy_cv": r.std(axis=1) / mean,
+                 "classwise_accuracy_gini": np.abs(r[:, :, None] - r[:, None, :]).sum(axis=(1, 2))
+                 / (2 * r.shape[1] ** 2 * mean)}
+    return {key: v for name, s in summaries.items() for key, v in ci(name, np.quantile(s, [0.025, 0.975])).items()}
+
+
+def ref_boundary_error(o: ProbeOutput) -> dict:
+    a = arrays(o)
+    crossed = ((a["clean_preds"] == a["labels"]) & (a["preds"] != a["labels"])).astype(float)
+    return {"boundary_error": crossed.mean(), "classwise_boundary_error": per_class_mean(crossed, a["labels"]),
+            **wilson_ci("boundary_error", crossed), **wilson_ci("classwise_boundary_error", crossed, a["labels"])}
+
+
+def ref_adversarial_flow(o: ProbeOutput) -> dict:
+    a = arrays(o)
+    flows = np.zeros((K, K), dtype=np.int64)
+    for y, clean, pred in zip(a["labels"], a["clean_preds"], a["preds"], strict=True):
+        if clean == y and pred != y:
+            flows[y, pred] += 1
+    total, rows = flows.sum(), flows.sum(axis=1, keepdims=True)
+    return {
+        "adversarial_flow": flows,
+        "adversarial_flow_share": np.where(rows > 0, flows / np.maximum(rows, 1), NAN),
+        "adversarial_sent": flows.sum(axis=1) / total if total else np.zeros(K),
+        "adversarial_received": flows.sum(axis=0) / total if total else np.zeros(K),
+    }
+
+
+def great_data() -> ProbeOutput:
+    """Local GREAT scores in [0, √(π/2)], 0 where the generated sample is misclassified; with repeats."""
+    o = perturbed()
+    gen = torch.Generator().manual_seed(11)
+    score = torch.rand(N, generator=gen, dtype=torch.float64)[torch.cat([torch.arange(N), torch.tensor(REPEATED)])]
+    score = score * math.sqrt(math.pi / 2)  # a repeated sample repeats its score, as a padding sampler would
+    return ProbeOutput(index=o.index, labels=o.labels, preds=o.preds,
+                       values={"great_score": torch.where(o.correct, score, torch.zeros_like(score))})
+
+
+def ref_great_score(o: ProbeOutput) -> dict:
+    a = arrays(o, unique=True)
+    v = a["great_score"]
+    half = math.sqrt(math.pi / 2) * math.sqrt(math.log(2 / 0.05) / (2 * v.size))  # Hoeffding, level 0.95
+    return {**summary_stats("great_score", v), "classwise_great_score": per_class_mean(v, a["labels"]),
+            **ci("great_score", t_bounds(v)),
+            "great_score_hoeffding_low": max(v.mean() - half, 0.0),
+            "great_score_hoeffding_high": min(v.mean() + half, math.sqrt(math.pi / 2))}
+
+
 def ref_confusion(o: ProbeOutput) -> dict:
     m = confusion(arrays(o))
     rows = m.sum(axis=1, keepdims=True)
@@ -423,6 +496,12 @@ CASES: list[MetricCase] = [
     MetricCase("classwise_accuracy", lambda: ClasswiseAccuracy(K), classification, ref_classwise_accuracy),
     MetricCase("fairness", lambda: ClasswiseFairness(K), classification, ref_fairness),
     MetricCase("fairness_no_errors", lambda: ClasswiseFairness(K), lambda: classification(perfect=True), ref_fairness),
+    MetricCase("dispersion", lambda: ClasswiseDispersion(K), classification, ref_dispersion),
+    MetricCase("boundary_error", lambda: BoundaryError(K), classification, ref_boundary_error),
+    MetricCase("adversarial_flow", lambda: AdversarialFlow(K), classification, ref_adversarial_flow),
+    MetricCase("adversarial_flow_none", lambda: AdversarialFlow(K), lambda: classification(perfect=True),
+               ref_adversarial_flow),
+    MetricCase("great_score", lambda: GreatScore(K), great_data, ref_great_score, warns_duplicates=True),
     MetricCase("confusion", lambda: ConfusionMatrix(K), classification, ref_confusion),
     MetricCase("class_false_scores", lambda: ClassFalseScores(K), classification, ref_class_false_scores),
     MetricCase("class_false_scores_no_errors", lambda: ClassFalseScores(K), lambda: classification(perfect=True),

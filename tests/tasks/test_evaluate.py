@@ -58,6 +58,14 @@ def test_results_files_follow_the_contract(tmp_path: Path, checkpoint: Path) -> 
     assert metrics["worst_case/accuracy"] >= robust.mean() - 1e-9
     assert (table["pgd_linf/norm"] <= 0.1 + 1e-6).all()
     assert (tmp_path / "classwise" / "per_class.csv").is_file()
+    # what each probe cost: numbers beside the metrics, strings in the probe's record, the job's total
+    for probe in ("clean", "pgd_linf"):
+        assert metrics[f"{probe}/cost/samples"] == 60 and metrics[f"{probe}/cost/seconds"] > 0
+        assert results["probes"][probe]["cost"]["device"] == "cpu"
+        assert results["probes"][probe]["cost"]["precision"] == "fp32"
+    assert (metrics["clean/cost/forward_per_sample"], metrics["clean/cost/backward_per_sample"]) == (1, 0)
+    assert metrics["job/cost/seconds"] == pytest.approx(
+        sum(metrics[f"{p}/cost/seconds"] for p in results["probes"]))
 
 
 #: two more bounded attacks beside pgd_linf (an L2 PGD and FGSM), each breaking a different number of samples
@@ -170,7 +178,11 @@ def test_two_process_ddp_counts_every_sample_once_and_matches_one_process(tmp_pa
     one, two = one_payload["metrics"], two_payload["metrics"]
     table = pd.read_csv(tmp_path / "two" / "per_sample.csv")
     assert len(table) == 61 and table["index"].is_unique  # 61 = odd: no padding duplicate
+    # the passes per sample are counted on both ranks and summed: 1 clean + 5 steps + 1 verification
+    assert two["pgd_linf/cost/samples"] == 61 and two["pgd_linf/cost/backward_per_sample"] <= 5
     for key, value in one.items():
+        if key.endswith(("/cost/seconds", "/cost/peak_memory_mb")):  # measured, not computed
+            continue
         if isinstance(value, float):
             assert two[key] == pytest.approx(value, abs=1e-6, nan_ok=True), key
         else:

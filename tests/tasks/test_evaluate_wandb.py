@@ -61,6 +61,10 @@ def assert_run_has_every_headline(out: Path, run_file: Path) -> dict[str, float]
         assert same(logged_value, value), (key, logged_value, value)
     assert not any(key.split("/")[-1].isdigit() and key.split("/")[0] in ("clean", "pgd_linf") for key in values), \
         "per-class values go to W&B as tables, not scalars"
+    # what each probe and the job cost, in one `cost` section, once, with the value of results.json
+    for key in ("pgd_linf/cost/forward_per_sample", "fgsm/cost/backward_per_sample", "job/cost/seconds"):
+        probe, _, field = key.split("/")
+        assert values[f"cost/{probe}/{field}"] == [pytest.approx(results[key])], key
     return expected
 
 

@@ -23,8 +23,8 @@ from robustlens.evaluation.scalars import BOUND_SUFFIXES, headline_scalars
 from robustlens.metrics.intervals import interval_keys
 from robustlens.utils.console_tables import Column, fit_tables
 
-#: suffixes of a metric's summary statistics (``<name>_std`` ...), left to the results files
-STATISTIC_SUFFIXES = ("_std", "_min", "_q25", "_median", "_q75", "_max")
+#: suffixes of a metric's summary statistics (``<name>_std`` ...) and of GREAT Score's Hoeffding bounds, left to the results files
+STATISTIC_SUFFIXES = ("_std", "_min", "_q25", "_median", "_q75", "_max", "_hoeffding_low", "_hoeffding_high")
 #: headline values that are counts, not rates
 HIDDEN = ("num_errors",)
 
@@ -71,6 +71,58 @@ def summary_tables(metrics: Mapping[str, Any], probes: Sequence[str], num_classe
                       "per-class values and statistics: results.json"
                       if any(k.endswith(BOUND_SUFFIXES) for k in scalars)
                       else "per-class values and statistics: results.json", drop_empty_rows=True)
+
+
+#: the cost columns of the console (``<probe>/cost/<field>``), with their headers
+COST_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("seconds", "seconds"),
+    ("forward_per_sample", "forward/sample"),
+    ("backward_per_sample", "backward/sample"),
+    ("generator_forward_per_sample", "gen_forward/sample"),
+    ("generator_backward_per_sample", "gen_backward/sample"),
+    ("peak_memory_mb", "peak_MiB"),
+)
+
+
+def cost_tables(
+    metrics: Mapping[str, Any], probes: Sequence[str], records: Mapping[str, Any] | None = None, width: int = 80
+) -> list[Table]:
+    """What each probe and the job cost (``<probe>/cost/*``, ``job/cost/*``), at most ``width`` wide.
+
+    Generator columns appear only when some probe used a generator; ``records`` (the probes'
+    descriptions, whose ``cost`` holds device and precision) adds a precision column and the
+    device to the caption.
+    """
+    rows = [p for p in [*probes, "job"] if f"{p}/cost/seconds" in metrics]
+    if not rows:
+        return []
+
+    def value(probe: str, field: str) -> Any:
+        found = metrics.get(f"{probe}/cost/{field}")
+        return found if isinstance(found, int | float) else None
+
+    columns = [Column("probe", rows, label=True)]
+    for field, header in COST_COLUMNS:
+        cells = [value(p, field) for p in rows]
+        if field.startswith("generator_") and not any(cells):
+            continue
+        columns.append(Column(header, [_cell(c) for c in cells], justify="right"))
+    cost_records = {p: (records or {}).get(p, {}).get("cost", {}) for p in rows}
+    if any(r.get("precision") for r in cost_records.values()):
+        columns.append(Column("precision", [cost_records[p].get("precision", "") for p in rows]))
+    devices = sorted({r["device"] for r in cost_records.values() if r.get("device")})
+    caption = f"device: {', '.join(devices)}" if devices else "cost: results.json"
+    return fit_tables(columns, width=width, title="what each probe cost", caption=caption)
+
+
+def print_cost_summary(
+    metrics: Mapping[str, Any], probes: Sequence[str], records: Mapping[str, Any] | None = None,
+    console: Console | None = None,
+) -> None:
+    """Print :func:`cost_tables` at the console's width."""
+    console = console or Console()
+    for table in cost_tables(metrics, probes, records, width=console.width):
+        console.print(table)
 
 
 def print_summary(

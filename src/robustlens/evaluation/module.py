@@ -13,7 +13,10 @@ Each pass:
   gathered and checked for duplicate indices;
 * feeds the probe's per-sample correctness to the worst-case metric when the probe is in it;
 * shows what a long probe reports through :mod:`robustlens.utils.progress` on
-  Lightning's progress bar.
+  Lightning's progress bar;
+* measures what the pass cost (:mod:`robustlens.evaluation.cost`: wall seconds, passes per
+  sample through the classifier and the generator counted by hooks, peak memory), stored as
+  ``<probe>/cost/<field>`` beside the probe's metrics and its strings in ``ProbePass.cost_record``.
 
 The module logs nothing itself: the task logs every headline scalar once per job, after the
 last probe (:mod:`robustlens.evaluation.scalars`).
@@ -21,6 +24,7 @@ last probe (:mod:`robustlens.evaluation.scalars`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -31,6 +35,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from robustlens.evaluation import cost as cost_meter
 from robustlens.evaluation.probe import Batch, Probe, ProbeContext
 from robustlens.evaluation.result import ProbePass
 from robustlens.evaluation.worst_case import WorstCaseAccuracy, worst_case_probes
@@ -77,6 +82,14 @@ class EvaluationModule(L.LightningModule):
         #: the output of the last pass (metrics, per-sample table, first-batch images)
         self.last_pass: ProbePass | None = None
         self._progress_shown = 0.0
+        #: the cost of the current pass, synced over ranks by torchmetrics
+        self.cost_state = cost_meter.CostState()
+        self._cost_hooks: contextlib.ExitStack | None = None
+        self._counters: tuple[cost_meter.PassCounter, cost_meter.PassCounter] | None = None
+        self._cost_started = 0.0
+        self._cost_memory = ""
+        self._cost_samples = 0
+        self._cost_batch = 0
         #: the shortest time between two progress-bar updates (a search reports at every step)
         self.progress_interval_s = 0.2
         for probe in self.probes.values():
@@ -105,10 +118,13 @@ class EvaluationModule(L.LightningModule):
         self._images = {}
         for metric in self.probe.metrics.values():
             metric.reset()
+        self._start_cost()
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         x, y, index = batch
         self._batch_index = index
+        self._cost_samples += len(index)
+        self._cost_batch = max(self._cost_batch, len(index))
         with torch.no_grad():
             clean_logits = self.classifier(x)
         context = ProbeContext(seed=self.seed, generator=self.generator, clean_logits=clean_logits)
@@ -152,6 +168,39 @@ class EvaluationModule(L.LightningModule):
             if value.ndim == 1:
                 self._columns.setdefault(name, []).append(value.detach().cpu())
 
+    def _start_cost(self) -> None:
+        """Open the pass's cost window: hooks on both networks, a fresh memory peak, the clock."""
+        self._stop_cost_hooks()
+        self.cost_state.reset()
+        self._cost_samples = self._cost_batch = 0
+        self._cost_hooks = contextlib.ExitStack()
+        self._counters = self._cost_hooks.enter_context(
+            cost_meter.counting_passes(self.classifier, self.generator)
+        )
+        self._cost_memory = cost_meter.reset_peak_memory(self.device)
+        self._cost_started = cost_meter.now()
+
+    def _stop_cost_hooks(self) -> None:
+        if self._cost_hooks is not None:
+            self._cost_hooks.close()
+            self._cost_hooks = None
+
+    def _finish_cost(self) -> tuple[dict[str, float], dict[str, Any]]:
+        """Close the window; the pass's cost numbers (synced over ranks) and its strings."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)  # once per pass: the clock must include queued work
+        seconds = cost_meter.now() - self._cost_started
+        model_counter, generator_counter = self._counters or (cost_meter.PassCounter(), cost_meter.PassCounter())
+        self._stop_cost_hooks()
+        self.cost_state.update(
+            self._cost_samples, model_counter, generator_counter, seconds,
+            cost_meter.peak_memory_mb(self.device), self._cost_batch,
+        )
+        numbers = self.cost_state.compute()
+        record = {"device": cost_meter.device_name(self.device), "precision": cost_meter.precision_of(self.probe),
+                  "memory": self._cost_memory, "batch_size": int(numbers["batch_size"])}
+        return numbers, record
+
     def on_test_epoch_end(self) -> None:
         metrics: dict[str, Any] = {}
         for metric_name, metric in self.probe.metrics.items():
@@ -160,7 +209,10 @@ class EvaluationModule(L.LightningModule):
                 computed = {metric_name: computed}
             for key, value in computed.items():
                 metrics.update(flatten_metric(f"{self.probe_name}/{key}", value))
-        self.last_pass = ProbePass(metrics=metrics, table=self._gather_table(), images=self._images)
+        numbers, record = self._finish_cost()
+        metrics.update(cost_meter.cost_metrics(str(self.probe_name), numbers))
+        self.last_pass = ProbePass(metrics=metrics, table=self._gather_table(), images=self._images,
+                                   cost_record=record)
 
     def _gather_table(self) -> pd.DataFrame:
         local = {name: torch.cat(parts).numpy() for name, parts in self._columns.items()}

@@ -24,11 +24,14 @@ class ProbePass:
         metrics: flat ``{"<probe>/<metric>[/<class>]": value}`` of this probe.
         table: one row per sample: ``index``, ``label`` and the probe's per-sample columns.
         images: named image batches of the first batch (e.g. ``clean``, ``adversarial``).
+        cost_record: the strings of the pass's cost (device, precision, what the memory peak
+            measures, batch size; ``robustlens.evaluation.cost``), its numbers are in ``metrics``.
     """
 
     metrics: dict[str, Any]
     table: pd.DataFrame
     images: dict[str, Tensor] = field(default_factory=dict)
+    cost_record: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

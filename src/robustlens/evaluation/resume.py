@@ -110,4 +110,6 @@ class FinishedProbes:
                 images = torch.load(path, map_location="cpu", weights_only=True)
             except Exception as exc:  # the figures are lost, the numbers are not
                 log.warning("probe %s: saved images unreadable (%s); its figures are skipped", name, exc)
-        return ProbePass(metrics=dict(self.records[name]["metrics"]), table=table, images=images)
+        cost_record = self.records[name].get("params", {}).get("cost") or {}
+        return ProbePass(metrics=dict(self.records[name]["metrics"]), table=table, images=images,
+                         cost_record=dict(cost_record))

@@ -8,6 +8,9 @@ The bounds of a headline value's interval (``<probe>/<metric>/ci_low``, ``.../ci
 scalars too, logged beside it. Per-class values (``<probe>/<metric>/<class>``, their bounds
 ``<probe>/<metric>/ci_low/<class>``) are not scalars here: the class-wise report logs them to
 W&B as tables and charts.
+What each probe cost (``<probe>/cost/<field>`` in results.json, ``job/cost/<field>`` for the
+job) is logged under ``cost/<probe>/<field>``, so the loggers group it in one ``cost`` section
+instead of mixing it into each probe's metrics.
 """
 
 from __future__ import annotations
@@ -41,13 +44,24 @@ def headline_scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
+def cost_scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """``{"cost/<probe>/<field>": value}`` for every numeric ``<probe>/cost/<field>`` of ``metrics``."""
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        parts = key.split("/")
+        if len(parts) == 3 and parts[1] == "cost" and isinstance(value, int | float) and not isinstance(value, bool):
+            out[f"cost/{parts[0]}/{parts[2]}"] = float(value)
+    return out
+
+
 def log_headline_scalars(loggers: Iterable[Any], metrics: Mapping[str, Any], step: int = 0) -> dict[str, float]:
-    """Log :func:`headline_scalars` to every Lightning logger in one call each; returns what was logged.
+    """Log :func:`headline_scalars` and :func:`cost_scalars` to every Lightning logger in one call each;
+    returns what was logged.
 
     ``nan`` (a metric without samples) is logged as ``nan``: W&B and TensorBoard accept it, and
     a missing key would look like a logging bug.
     """
-    scalars = headline_scalars(metrics)
+    scalars = {**headline_scalars(metrics), **cost_scalars(metrics)}
     if not scalars:
         return scalars
     for logger in loggers:

@@ -29,7 +29,8 @@ from robustlens.callbacks.base import EvaluationCallback
 from robustlens.config.errors import ConfigError
 from robustlens.evaluation.building import build_probes, interval_options
 from robustlens.evaluation.compiled import compile_classifier
-from robustlens.evaluation.console import print_summary
+from robustlens.evaluation.console import print_cost_summary, print_summary
+from robustlens.evaluation.cost import job_cost
 from robustlens.evaluation.module import EvaluationModule, flatten_metric
 from robustlens.evaluation.probe import Probe
 from robustlens.evaluation.result import EvaluationResult, ProbePass, merge_probe_tables
@@ -126,12 +127,15 @@ def run_evaluation(
         if reused is not None:
             log.info("probe %s already finished: reusing %s/%s", name, PROBES_DIR, name)
             passes[name] = reused
+            if reused.cost_record:
+                descriptions[name]["cost"] = reused.cost_record
             if name in module.worst_case.probe_names and trainer.is_global_zero:
                 module.worst_case.update_from_table(name, reused.table)  # once: the metric syncs ranks
             continue
         module.probe_name = name
         trainer.test(module, datamodule=datamodule, verbose=False)
         passes[name] = module.last_pass
+        descriptions[name]["cost"] = module.last_pass.cost_record
         if trainer.is_global_zero:
             save_finished_probe(output_dir, name, module.last_pass, descriptions[name], fingerprints[name])
             metrics = {k: v for p in passes.values() for k, v in p.metrics.items()}
@@ -141,6 +145,7 @@ def run_evaluation(
     if module.worst_case.probe_names:
         for key, value in module.worst_case.compute().items():
             metrics.update(flatten_metric(f"{WORST_CASE}/{key}", value))
+    metrics.update(job_cost(metrics, list(probes)))
     per_sample = merge_probe_tables({name: p.table for name, p in passes.items()})
     payload: dict[str, Any] = {}
     if trainer.is_global_zero:
@@ -157,6 +162,7 @@ def run_evaluation(
             callback.on_evaluation_end(trainer, module, result)
     if trainer.is_global_zero:
         print_summary(metrics, list(probes), len(class_names))
+        print_cost_summary(metrics, list(probes), descriptions)
     return payload
 
 

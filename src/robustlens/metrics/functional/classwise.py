@@ -87,8 +87,12 @@ CLASS_SUMMARY_STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def fairness_interval_entries(confmat: Tensor, options: IntervalOptions) -> dict[str, Tensor]:
-    """Bootstrap intervals, stratified by class, of the summaries in :data:`CLASS_SUMMARY_STATISTICS`.
+def fairness_interval_entries(
+    confmat: Tensor, options: IntervalOptions,
+    statistics: dict[str, Callable[[np.ndarray], np.ndarray]] = CLASS_SUMMARY_STATISTICS,
+) -> dict[str, Tensor]:
+    """Bootstrap intervals, stratified by class, of the summaries in ``statistics`` (default
+    :data:`CLASS_SUMMARY_STATISTICS`; the dispersion summaries pass their own).
 
     Every class keeps its sample count and its samples are resampled with replacement (drawn
     from the per-class counts, :func:`~robustlens.metrics.intervals.class_rates_bootstrap_interval`),
@@ -97,7 +101,7 @@ def fairness_interval_entries(confmat: Tensor, options: IntervalOptions) -> dict
     confmat = confmat.long().cpu()
     correct, counts = confmat.diagonal().numpy(), confmat.sum(dim=1).numpy()
     out: dict[str, Tensor] = {}
-    for key, statistic in CLASS_SUMMARY_STATISTICS.items():
+    for key, statistic in statistics.items():
         interval = class_rates_bootstrap_interval(
             correct, counts, statistic, options.level, options.n_resamples, options.seed
         )
