@@ -124,10 +124,17 @@ def test_report_of_a_real_evaluation_shows_the_values_of_its_results_json(three_
         assert cell == f"{metrics[key]:.4f}", (key, cell, metrics[key])
     tidy = pd.read_csv(three_attacks / "report" / "results_tidy.csv")
     keys = set()
-    for probe, metric, cls, value in tidy[["probe", "metric", "class", "value"]].itertuples(index=False):
-        key = f"{probe}/{metric}" + ("" if pd.isna(cls) else f"/{int(cls)}")
+    columns = ["probe", "metric", "class", "value", "ci_low", "ci_high"]
+    for probe, metric, cls, value, low, high in tidy[columns].itertuples(index=False):
+        suffix = "" if pd.isna(cls) else f"/{int(cls)}"
+        key = f"{probe}/{metric}{suffix}"
         assert value == pytest.approx(metrics[key], abs=0, rel=0, nan_ok=True), key
         keys.add(key)
+        for bound, number in (("ci_low", low), ("ci_high", high)):  # an interval's bounds sit beside its value
+            if not pd.isna(number):
+                bound_key = f"{probe}/{metric}/{bound}{suffix}"
+                assert number == pytest.approx(metrics[bound_key], abs=0, rel=0), bound_key
+                keys.add(bound_key)
     # every number of results.json is in the tidy table (the matrices are plotted, not tabulated)
     assert keys == {key for key, value in metrics.items() if isinstance(value, int | float)}
 
