@@ -30,7 +30,7 @@ MUTANTS: list[Mutant] = [
            ("tests/latent/test_paper_a_search.py",)),
     Mutant("llna_no_decay", "searches", _PROBES,
            "self.eps * nu) * decay_factor(self.eps)", "self.eps * nu)",
-           ("tests/latent/test_latent_probes.py",)),
+           ("tests/latent/test_latent_noise_decay.py",)),
     Mutant("llna_counts_errors", "searches", _PROBES,
            "rate = preds.eq(y[:, None]).double().mean(dim=1)", "rate = preds.ne(y[:, None]).double().mean(dim=1)",
            ("tests/latent/test_latent_probes.py",)),
