@@ -10,7 +10,7 @@ MUTANTS: list[Mutant] = [
     Mutant("robustbench_percent_not_fraction", "classifiers", _S + "robustbench_source.py",
            "return None if percent is None else round(float(percent) / 100.0, 6)",
            "return None if percent is None else round(float(percent), 6)",
-           ("tests/zoo/test_robustbench.py",)),
+           ("tests/zoo/test_robustbench.py::test_the_loaded_model_carries_the_published_accuracies_as_fractions",)),
     Mutant("timm_std_from_mean", "classifiers", _S + "timm_source.py",
            '"std": [float(v) for v in cfg["std"]] if cfg.get("std") else None',
            '"std": [float(v) for v in cfg["mean"]] if cfg.get("std") else None',
