@@ -42,7 +42,7 @@ MUTANTS: list[Mutant] = [
     Mutant("worst_case_is_best_case", "metrics", "src/robustlens/evaluation/worst_case.py",
            'broken.scatter_reduce_(0, position, 1 - correct, reduce="amax")',
            'broken.scatter_reduce_(0, position, 1 - correct, reduce="amin")',
-           ("tests/evaluation/test_worst_case.py::test_the_worst_case_is_pointwise_not_the_mean_nor_the_best_case",)),
+           ("tests/metrics/test_metric_table.py::test_metric_equals_its_definition[worst_case-1]",)),
     Mutant("ddp_confusion_max_not_sum", "ddp", _M + "accuracy.py",
            'default=torch.zeros(num_classes, num_classes, dtype=torch.long), dist_reduce_fx="sum"',
            'default=torch.zeros(num_classes, num_classes, dtype=torch.long), dist_reduce_fx="max"',
