@@ -44,5 +44,5 @@ MUTANTS: list[Mutant] = [
     Mutant("stratified_subset_ignores_class", "data", _D + "subsets.py",
            "per_class = [torch.nonzero(labels == c).flatten() for c in range(k)]",
            "per_class = [torch.arange(len(labels)) for c in range(k)]",
-           ("tests/data/test_subsets_and_samplers.py",)),
+           ("tests/data/test_subsets_and_samplers.py::test_stratified_first_n_hand_computed",)),
 ]
