@@ -22,7 +22,7 @@ MUTANTS: list[Mutant] = [
            ("tests/attacks/test_gradient_attacks.py::test_norm_bound_range_and_verified_success[0.2]",)),
     Mutant("margin_loss_sign", "attacks", _A + "_steps.py",
            'if kind == "ce" else -margin(logits, y)', 'if kind == "ce" else margin(logits, y)',
-           ("tests/attacks/test_gradient_attacks.py",)),
+           ("tests/attacks/test_gradient_attacks.py::test_linear_classifier_provably_broken[linf-margin]",)),
     Mutant("fmn_eps_grows_when_adversarial", "attacks", _A + "fmn.py",
            "torch.minimum(eps * (1 - gamma), best_norm)", "torch.minimum(eps * (1 + gamma), best_norm)",
            ("tests/attacks/test_fmn.py::test_binary_linear_minimal_norm_is_analytic[linf]",)),

@@ -40,7 +40,7 @@ MUTANTS: list[Mutant] = [
            ("tests/data/test_file_datamodules.py::test_imagefolder_any_size_resized_and_cropped",)),
     Mutant("digits_split_not_stratified", "data", _D + "digits.py",
            "random_state=SPLIT_SEED, stratify=labels.numpy(),", "random_state=SPLIT_SEED,",
-           ("tests/data/test_datamodules.py",)),
+           ("tests/data/test_datamodules.py::test_digits_shapes_counts_and_stratified_split",)),
     Mutant("stratified_subset_ignores_class", "data", _D + "subsets.py",
            "per_class = [torch.nonzero(labels == c).flatten() for c in range(k)]",
            "per_class = [torch.arange(len(labels)) for c in range(k)]",
