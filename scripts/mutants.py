@@ -140,7 +140,8 @@ def run_selection(copy: Path, selection: tuple[str, ...]) -> tuple[int, int, int
         status, output = -1, f"stopped after {_HANG_SECONDS}s: {(hung.stdout or '')[-400:]!s}"
     counts = {word: int(number) for number, word in re.findall(r"(\d+) (passed|failed|errors?|skipped)", output)}
     ran = counts.get("passed", 0) + counts.get("failed", 0) + counts.get("error", 0) + counts.get("errors", 0)
-    return status, ran, counts.get("skipped", 0), output[-1500:]
+    timed_out = "[pytest-timeout] " if "+ Timeout +" in output else ""
+    return status, ran, counts.get("skipped", 0), timed_out + output[-1500:]
 
 
 def check_mutant(mutant: Mutant, template: Path) -> Outcome:
@@ -156,7 +157,10 @@ def check_mutant(mutant: Mutant, template: Path) -> Outcome:
         status, ran, _, tail = run_selection(copy, mutant.tests)
     seconds = time.perf_counter() - start
     if status in (_FAILED, _INTERRUPTED, -1):
-        detail = {_FAILED: "", _INTERRUPTED: "collection error", -1: "hung"}[status]
+        # a selection stopped by pytest-timeout counts as caught (a mutant that hangs is a caught bug),
+        # but says so: on a loaded machine a slow test can time out without any mutant
+        timed_out = tail.startswith("[pytest-timeout]")
+        detail = {_FAILED: "timed out" if timed_out else "", _INTERRUPTED: "collection error", -1: "hung"}[status]
         return Outcome(mutant.name, mutant.area, "caught", ran, seconds, detail)
     if status == 0:
         return Outcome(mutant.name, mutant.area, "survived", ran, seconds, "its selection passes on the mutant")
