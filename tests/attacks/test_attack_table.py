@@ -167,7 +167,6 @@ def test_does_real_work(name, digits, results):
 
 
 @pytest.mark.parametrize("name", [n for n in IDS if ROWS[n].kind is BoundedAttack])
-@pytest.mark.timeout(600)
 def test_bounded_budget_respected_and_eps_zero_only_clean_errors(name, digits, results):
     model, x, y, idx = digits
     attack, _, res = results[name]

@@ -99,7 +99,6 @@ class _Quantised(torch.nn.Module):
         return self.inner(torch.round(x * 4) / 4)
 
 
-@pytest.mark.timeout(600)
 def test_autoattack_later_components_run_on_a_gradient_masked_model(digits, caplog):
     model, x, y = digits
     # a copy: the reference's FAB calls backward(), which would leave gradients on the shared model

@@ -137,7 +137,6 @@ _EXTERNAL_GENERATORS = {"pioneer", "biggan_pytorch", "pretrained_biggan", "modul
 
 
 @pytest.mark.parametrize("group", ["attack", "metric", "generator"])
-@pytest.mark.timeout(600)
 def test_object_groups_instantiate(group: str, tmp_path: Path, shared: Path) -> None:
     for option in options(group):
         cfg = compose_config("evaluate", [f"+{group}@_probe_obj={option}", f"paths.shared_dir={shared}"], tmp_path)

@@ -8,12 +8,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-import pytest
-
 from tests.hydra_utils import REPO_ROOT
 
 
-@pytest.mark.timeout(600)
 def test_wheel_carries_the_config_tree_and_the_installed_package_finds_it(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(REPO_ROOT), "-w", str(tmp_path / "dist")],

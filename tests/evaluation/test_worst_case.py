@@ -102,7 +102,6 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
 
 
 @pytest.mark.ddp
-@pytest.mark.timeout(600)
 def test_two_processes_give_the_hand_computed_worst_case(tmp_path: Path) -> None:
     spawn_ranks(_worker, (str(tmp_path),), preload=["torch", "torchmetrics", "robustlens.evaluation.worst_case"])
     for rank in range(2):

@@ -58,7 +58,6 @@ def test_noise_predictions_identical_for_the_same_noise(reference, mnist_test, m
     assert their_accuracy == pytest.approx(ours.eq(y).double().mean().item(), abs=1e-12)
 
 
-@pytest.mark.timeout(600)
 def test_lga_predictions_identical_for_the_same_codes(reference, mnist_test, models_dir):
     """LGA: robustlens' codes decoded by both generators, classified by both classifiers."""
     x, y, index = mnist_test

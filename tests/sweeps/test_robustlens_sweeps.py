@@ -36,6 +36,7 @@ def job_metrics(sweep_dir: Path, world_size: int = 1) -> dict[str, dict]:
     return out
 
 
+@pytest.mark.timeout(1200)
 def test_joblib_multirun_2x2_finishes_and_report_builds_its_table(tmp_path: Path, checkpoint: Path) -> None:
     sweep = tmp_path / "sweep"
     result = run_cli(
