@@ -119,7 +119,7 @@ def compiled_template(destination: Path) -> Path:
     return template
 
 
-def test_environment(copy: Path) -> dict[str, str]:
+def selection_environment(copy: Path) -> dict[str, str]:
     """This environment with the copy's sources first and the shared folder of the checkout."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(copy / "src"), str(copy),
                                                                      os.environ.get("PYTHONPATH", "")])),
@@ -134,7 +134,7 @@ def run_selection(copy: Path, selection: tuple[str, ...]) -> tuple[int, int, int
     """Run pytest on ``selection`` inside ``copy``: (exit status, tests run, tests skipped, output tail)."""
     try:
         done = subprocess.run([sys.executable, "-m", "pytest", *_PYTEST_ARGS, *selection], cwd=copy,
-                              env=test_environment(copy), capture_output=True, text=True, timeout=_HANG_SECONDS)
+                              env=selection_environment(copy), capture_output=True, text=True, timeout=_HANG_SECONDS)
         status, output = done.returncode, done.stdout + done.stderr
     except subprocess.TimeoutExpired as hung:
         status, output = -1, f"stopped after {_HANG_SECONDS}s: {(hung.stdout or '')[-400:]!s}"
