@@ -235,7 +235,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
-    console = Console()
+    # CI logs are not terminals (80 columns): wide enough there that mutant names are not cut
+    console = Console() if sys.stdout.isatty() else Console(width=160)
     mutants = load_catalogue()
     unknown = set(arguments.only or ()) - {mutant.name for mutant in mutants}
     if unknown:
