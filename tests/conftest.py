@@ -86,3 +86,18 @@ def paper_a_models(shared: Path) -> Path:
 def data_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A writable data dir shared by the whole session (unpacked MNIST is reused)."""
     return tmp_path_factory.mktemp("robustlens-data")
+
+
+#: the per-test limit of the long tests (marked slow or slurm) that set none of their own; the
+#: default suite's limit is pyproject's ``timeout`` (pytest-timeout), raised per test where it needs more
+LONG_TEST_TIMEOUT_S = 1800
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give the long tests a limit of their own: a hung test then fails naming itself instead of
+    stalling CI, while a slow test that is merely slow (a full AutoAttack run, the fault campaign's
+    trainings) is not cut at the default suite's limit."""
+    for item in items:
+        long = any(item.get_closest_marker(name) for name in ("slow", "slurm"))
+        if long and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(LONG_TEST_TIMEOUT_S))

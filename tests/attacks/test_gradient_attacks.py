@@ -78,8 +78,9 @@ def test_training_mode_restored(digits):
     model.eval()
 
 
+@pytest.mark.parametrize("loss", ["ce", "margin"])
 @pytest.mark.parametrize("norm", ["linf", "l2"])
-def test_linear_classifier_provably_broken(norm):
+def test_linear_classifier_provably_broken(norm, loss):
     # for a linear model, moving by the dual-norm distance to the nearest boundary flips the
     # decision; with eps 1.5× that distance every sample must be broken
     model = linear_classifier(DIM, 2, seed=3)
@@ -91,10 +92,12 @@ def test_linear_classifier_provably_broken(norm):
     dist = margin.abs() / (wd.abs().sum(1) if norm == "linf" else wd.norm(dim=1))
     eps = 1.5 * dist.max().item()
     step = eps / 10 if norm == "linf" else eps / 5
-    res = PGD(eps, step, 30, norm=norm, random_start=False)(model, x.detach(), y)
+    # either loss ascends towards the boundary (the margin loss must not descend: a flipped sign
+    # would keep every sample robust and still pass the bound and range checks)
+    res = PGD(eps, step, 30, norm=norm, random_start=False, loss=loss)(model, x.detach(), y)
     assert res.success.all()
     if norm == "linf":
-        assert FGSM(eps)(model, x, y).success.all()  # FGSM is exact for linear binary models
+        assert FGSM(eps, loss=loss)(model, x, y).success.all()  # FGSM is exact for linear binary models
 
 
 def test_targeted_reaches_target_with_large_eps():

@@ -217,14 +217,15 @@ def test_lsun_reads_the_published_lmdb_folders(tmp_path):
     write_lsun_lmdb(tmp_path / "lsun" / "bedroom_train_lmdb", 5, seed=2)
     write_lsun_lmdb(tmp_path / "lsun" / "church_outdoor_train_lmdb", 5, seed=3)
     _read_only(tmp_path)
-    cfg = _config("lsun", tmp_path, resize=40, crop=32, eval_batch_size=8, train_per_category=4)
+    # the cap (2) is below the val split's 3 bedrooms: it must limit the training split only
+    cfg = _config("lsun", tmp_path, resize=40, crop=32, eval_batch_size=8, train_per_category=2)
     assert cfg.num_classes == 2 and list(cfg.class_names) == ["bedroom", "church_outdoor"]
     dm = instantiate(cfg)
     _, (x, y, index) = _test_batch(dm)
     _check_contract(x, y, index, (3, 32, 32), 2)
     assert y.tolist() == [0, 0, 0, 1, 1]
     dm.setup("fit")
-    assert dm.data_train.targets.tolist() == [0] * 4 + [1] * 4
+    assert dm.data_train.targets.tolist() == [0] * 2 + [1] * 2
     workers = LSUNDataModule(data_dir=str(tmp_path), resize=40, crop=32, eval_batch_size=8, num_workers=1)
     _, (xw, _, _) = _test_batch(workers)  # the lmdb environment is reopened in the worker
     assert torch.equal(xw, x)

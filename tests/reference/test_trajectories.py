@@ -175,6 +175,7 @@ LATENT_CASES = {
 
 
 @pytest.mark.parametrize("case", list(LATENT_CASES))
+@pytest.mark.timeout(600)
 def test_latent_space_trajectories_agree(reference, mnist_test, models_dir, case):
     """robustlens' ``LatentAdversarialProbe`` (faithful) vs their ``AdversarialGenerator.generate``."""
     ours_kwargs, ref_kwargs = LATENT_CASES[case]

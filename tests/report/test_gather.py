@@ -125,3 +125,12 @@ def test_write_tidy(tmp_path, sweep):
     assert written[1].suffix in (".pkl", ".parquet")
     back = pd.read_pickle(written[1]) if written[1].suffix == ".pkl" else pd.read_parquet(written[1])
     pd.testing.assert_frame_equal(back, df)
+
+
+def test_a_partial_job_is_left_out_of_the_table_though_it_has_metrics(tmp_path):
+    """A job killed between probes has status ``partial`` and the metrics of its finished probes; the
+    table holds complete jobs only (a partial row would sit beside complete ones as if comparable)."""
+    write_job(tmp_path / "0", {"clean/accuracy": 0.5}, sweep_params={"attack.eps": 0.1})
+    write_job(tmp_path / "1", {"clean/accuracy": 0.9}, status="partial", sweep_params={"attack.eps": 0.2})
+    assert list(gather(tmp_path)["job"]) == ["0"]
+    assert list(incomplete(tmp_path)["job"]) == ["1"]

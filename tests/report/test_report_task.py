@@ -57,6 +57,7 @@ def test_run_report_needs_run_dir(tmp_path):
         run_report(OmegaConf.create({"run_dir": str(tmp_path)}))
 
 
+@pytest.mark.timeout(900)
 def test_experiment_layout_writes_its_tables_and_confusion_grids_through_the_cli(tmp_path):
     from tests.hydra_utils import run_cli
 

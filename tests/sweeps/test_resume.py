@@ -75,13 +75,20 @@ def test_write_results_rejects_payload_outside_contract(tmp_path):
     assert not (tmp_path / "results.json").exists()
 
 
+def _no_constants(name: str):
+    raise AssertionError(f"{name} is not JSON: strict readers (JavaScript, jq) refuse the file")
+
+
 def test_write_json_atomic_leaves_no_temp_files_and_stores_nan_as_null(tmp_path):
     import numpy as np
     import torch
 
-    payload = {"a": float("nan"), "t": torch.tensor([1.5]), "n": np.int64(2)}
+    # an FMN minimal norm is +inf where nothing was found: infinities are not JSON either
+    payload = {"a": float("nan"), "inf": float("inf"), "l": [float("-inf"), 1.0], "t": torch.tensor([1.5]),
+               "n": np.int64(2)}
     path = write_json_atomic(tmp_path / "x.json", payload)
-    assert json.loads(path.read_text()) == {"a": None, "t": [1.5], "n": 2}
+    assert json.loads(path.read_text(), parse_constant=_no_constants) == {
+        "a": None, "inf": None, "l": [None, 1.0], "t": [1.5], "n": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
 
 

@@ -36,6 +36,7 @@ def job_metrics(sweep_dir: Path, world_size: int = 1) -> dict[str, dict]:
     return out
 
 
+@pytest.mark.timeout(1200)
 def test_joblib_multirun_2x2_finishes_and_report_builds_its_table(tmp_path: Path, checkpoint: Path) -> None:
     sweep = tmp_path / "sweep"
     result = run_cli(
@@ -56,6 +57,7 @@ def test_joblib_multirun_2x2_finishes_and_report_builds_its_table(tmp_path: Path
 
 
 @pytest.mark.ddp
+@pytest.mark.timeout(1200)
 def test_multirun_of_ddp_jobs_equals_single_process_jobs(tmp_path: Path, checkpoint: Path) -> None:
     single, double = tmp_path / "single", tmp_path / "ddp"
     base = ["evaluate", "--multirun", f"ckpt_path={checkpoint}", *FAST, *SWEEP]

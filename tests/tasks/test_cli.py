@@ -98,6 +98,7 @@ def test_several_problems_are_reported_in_one_message(tmp_path: Path) -> None:
         assert text in message
 
 
+@pytest.mark.timeout(900)
 def test_a_configuration_error_prints_its_message_without_a_traceback(tmp_path: Path) -> None:
     args = ["evaluate", "+evaluation.probes.pgd_linf.attack.epss=0.1", f"hydra.run.dir={tmp_path / 'run'}"]
     result = run_cli(args, tmp_path)

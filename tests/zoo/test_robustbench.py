@@ -85,3 +85,13 @@ def test_published_accuracies():
         published_info("Wong2020Fast", "cifar10", "Linf") | {"clean_acc": 83.34, "autoattack_acc": 43.21}
     )
     assert published_info("NotAModel", "cifar10", "Linf") == {}
+
+
+def test_the_loaded_model_carries_the_published_accuracies_as_fractions(model_dir, tmp_path):
+    """RobustBench publishes percentages; robustlens' accuracies (and the report's published-vs-measured
+    columns) are fractions, so the loaded model must carry 0.8334, not 83.34."""
+    root, _ = model_dir
+    data, _ = cifar_dir(tmp_path, n_test=10)
+    info = classifier_from(tmp_path, overrides(data, root, "Wong2020Fast")).info
+    assert info["published_clean_accuracy"] == pytest.approx(0.8334)
+    assert info["published_robust_accuracy"] == pytest.approx(0.4321)
