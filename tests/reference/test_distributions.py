@@ -7,14 +7,15 @@ same minimal norm image by image; in float32 (the experiment's precision) a few 
 rounding that the search amplifies (their BatchNorm one image at a time against robustlens'
 batched instance norm; float64 agrees throughout, ``test_trajectories.py``), in both directions.
 Asserted for each of the five published classifiers and both norms (N = 20 each): at least
-75 % of the images agree within 1e-4 (measured: 85-100 %, 92 % on average; a procedure
+75 % of the images agree within 1e-4 (measured at N = 60: 90-100 %; a procedure
 difference moves nearly every image) and the differences that remain have no sign (paired
 |z| ≤ 2). LAGS: each side draws its own random starts and inversion restarts, so only the
 means must agree (|z| ≤ 2) on the same 200 generated codes of ``plain``.
 
 It runs exactly the comparison of the fidelity table (``experiments/buzhinsky2020_mnist/fidelity.py``,
 :func:`measure`), so the table and this test cannot drift apart. Cost on the 2-core CPU shared with
-other jobs (2026-12-05): see ``docs/paper-a-fidelity.md`` ("Distributions"); LAGS 478 s on one
+other jobs (2026-12-05), estimated from the N = 60 fidelity run (the same function): ≈ 14 min
+for the ten severity cases at N = 20 (≈ 5 min on an idle core; not run as a whole); LAGS 478 s on one
 thread (2026-12-02), three quarters of it the authors' one-image-at-a-time loop.
 """
 
