@@ -423,6 +423,52 @@ def _typed_empty(dtype: torch.dtype):
     return empty
 
 
+class SharedStartsAdversary:
+    """Wraps their image-space ``PGDAdversary`` and answers its random draws with given numbers.
+
+    Their ``perturb`` draws each run's start as ``torch.rand(1, n)`` (L∞: uniform noise) or
+    ``torch.randn(1, n)`` (scaled L2: a direction), then ``np.random.rand()`` (the radius
+    factor). The k-th ``perturb`` call (the k-th image) gets ``noise[k, r]`` and ``radius[k, r]``
+    for its run ``r``: the unit draws robustlens' search uses for that image
+    (``PaperASearchAttack.start_draws``), so both searches start every run from the same
+    point and can be compared image by image. Their formulas scale the draws themselves
+    (``(u − ½)·2·ρ·r`` and ``g/‖g‖ₛ·ρ·r``, ρ in their [-1,1] units), so the draws are the
+    unit numbers, not the starts. A draw they make that is not one of these fails loudly.
+    """
+
+    def __init__(self, adversary, noise: Tensor, radius: Tensor):
+        if not adversary.random_start:
+            raise ValueError("SharedStartsAdversary needs an adversary with random_start=True")
+        self.adversary, self.noise, self.radius = adversary, noise, radius
+        self.calls = 0
+
+    def perturb(self, initial_vector: Tensor, get_gradient: Callable):
+        k = self.calls
+        self.calls += 1
+        n_runs = self.adversary.n_repeat
+        if self.noise.shape[1] < n_runs or self.radius.shape[1] < n_runs:
+            raise ValueError(f"{n_runs} runs need {n_runs} draws per image, got {tuple(self.noise.shape[:2])}")
+        run = {"noise": 0, "radius": 0}
+        name = "rand" if self.adversary.inf_norm else "randn"
+
+        def noise(*shape, **kwargs):
+            u = self.noise[k, run["noise"]].reshape(1, -1)
+            if tuple(shape) != tuple(u.shape):
+                raise AssertionError(f"their search drew torch.{name}{shape}; the shared noise is {tuple(u.shape)}")
+            run["noise"] += 1
+            return u.clone()
+
+        def radius(*args):
+            if args:
+                raise AssertionError(f"their search drew np.random.rand{args}; only the radius factor is shared")
+            r = float(self.radius[k, run["radius"]])
+            run["radius"] += 1
+            return r
+
+        with mock.patch.object(torch, name, noise), mock.patch.object(np.random, "rand", radius):
+            return self.adversary.perturb(initial_vector, get_gradient)
+
+
 class RecordingAdversary:
     """Wraps one of their adversaries and records every point its search evaluates.
 

@@ -37,6 +37,8 @@ from .conftest import adapters, robustlens_classifier, robustlens_generators
 
 F64 = torch.float64
 N_IMAGE, N_LATENT = 8, 8
+#: images per classifier of the shared-random-start cases (R = 5 runs each)
+N_SHARED = 4
 TOL = 1e-6
 #: largest growth of the difference between two trajectories in one step that still counts as
 #: amplified rounding; a different procedure jumps from ~1e-16 to ρ·s ≥ 1e-3 (a factor > 1e12)
@@ -97,68 +99,104 @@ class _RecordingModel(nn.Module):
         return self.model(x)
 
 
+@dataclass(frozen=True)
+class ImageCase:
+    """robustlens search settings ([0,1] units), reference adversary settings ([-1,1] units), and
+    whether both sides start every run from the same random point (the robustlens attack's own
+    draws, fed to their ``PGDAdversary`` by ``SharedStartsAdversary``) or from the centre."""
+
+    ours: dict
+    theirs: dict
+    shared_starts: bool = False
+    n: int = N_IMAGE
+
+
+MODES = ("oneepoch", "plain", "conventional", "robust", "both")
 IMAGE_CASES = {
-    # id: robustlens search settings ([0,1] units), reference adversary settings ([-1,1] units)
-    "severity_l2_min_R1": (dict(rho=0.3, norm="scaled_l2", steps=50, rel_step=0.05, restarts=1, mode="min"),
-                           dict(rho=0.6, norm="scaled_l2", kind="severity", restarts=1)),
-    "severity_linf_min_R1": (dict(rho=0.6, norm="linf", steps=50, rel_step=0.05, restarts=1, mode="min"),
-                             dict(rho=1.2, norm="linf", kind="severity", restarts=1)),
-    "bounded_l2_any_R3": (dict(rho=0.05, norm="scaled_l2", steps=25, rel_step=0.1, restarts=3, mode="any"),
-                          dict(rho=0.1, norm="scaled_l2", kind="bounded", restarts=3)),
-    "bounded_linf_any_R3": (dict(rho=0.075, norm="linf", steps=25, rel_step=0.1, restarts=3, mode="any"),
-                            dict(rho=0.15, norm="linf", kind="bounded", restarts=3)),
+    "severity_l2_min_R1": ImageCase(dict(rho=0.3, norm="scaled_l2", steps=50, rel_step=0.05, restarts=1, mode="min"),
+                                    dict(rho=0.6, norm="scaled_l2", kind="severity", restarts=1)),
+    "severity_linf_min_R1": ImageCase(dict(rho=0.6, norm="linf", steps=50, rel_step=0.05, restarts=1, mode="min"),
+                                      dict(rho=1.2, norm="linf", kind="severity", restarts=1)),
+    "bounded_l2_any_R3": ImageCase(dict(rho=0.05, norm="scaled_l2", steps=25, rel_step=0.1, restarts=3, mode="any"),
+                                   dict(rho=0.1, norm="scaled_l2", kind="bounded", restarts=3)),
+    "bounded_linf_any_R3": ImageCase(dict(rho=0.075, norm="linf", steps=25, rel_step=0.1, restarts=3, mode="any"),
+                                     dict(rho=0.15, norm="linf", kind="bounded", restarts=3)),
+    # the severity search as the experiment runs it (random starts, 'min' repeats that shrink ρ to the
+    # best norm so far), fewer restarts to stay fast: both sides start each run from the same point
+    "severity_l2_min_R5_shared_starts": ImageCase(
+        dict(rho=0.3, norm="scaled_l2", steps=50, rel_step=0.05, restarts=5, mode="min"),
+        dict(rho=0.6, norm="scaled_l2", kind="severity", restarts=5), shared_starts=True, n=N_SHARED),
+    "severity_linf_min_R5_shared_starts": ImageCase(
+        dict(rho=0.6, norm="linf", steps=50, rel_step=0.05, restarts=5, mode="min"),
+        dict(rho=1.2, norm="linf", kind="severity", restarts=5), shared_starts=True, n=N_SHARED),
 }
-_IMAGE_RUNS: dict[str, tuple[Side, Side]] = {}
+#: (case, classifier): the deterministic cases on ``plain``; the L∞ severity search, deterministic
+#: and with shared random starts, and the scaled-L2 one with shared starts, on all five classifiers
+IMAGE_RUNS = [(case, "plain") for case in IMAGE_CASES if not IMAGE_CASES[case].shared_starts] + [
+    ("severity_linf_min_R1", mode) for mode in MODES if mode != "plain"] + [
+    (case, mode) for case in IMAGE_CASES if IMAGE_CASES[case].shared_starts for mode in MODES]
+_IMAGE_RUNS: dict[tuple[str, str], tuple[Side, Side]] = {}
 
 
-def _image_runs(case, reference, mnist_test, models_dir) -> tuple[Side, Side, Tensor]:
-    ours_kwargs, ref_kwargs = IMAGE_CASES[case]
-    x, y, _ = (t[:N_IMAGE] for t in mnist_test)
+def _attack(case: ImageCase):
+    """The faithful robustlens attack of ``case`` (its kind from the search mode)."""
+    kwargs = dict(case.ours)
+    kind = PaperASeverity if kwargs.pop("mode") == "min" else PaperABoundedAttack
+    return kind(random_start=case.shared_starts, faithful=True, **kwargs)
+
+
+def _image_runs(case_id, mode, reference, mnist_test, models_dir) -> tuple[Side, Side, Tensor]:
+    case = IMAGE_CASES[case_id]
+    x, y, index = (t[:case.n] for t in mnist_test)
     x = x.to(F64)
-    if case not in _IMAGE_RUNS:
-        adversary = adapters.RecordingAdversary(
-            adapters.pgd_adversary(reference.ref, random_start=False, **ref_kwargs))
-        theirs = adapters.image_search(reference.ref, reference.ds, reference.classifier("plain", F64), adversary,
-                                       2 * x - 1, y, ours_kwargs["norm"])
+    key = (case_id, mode)
+    if key not in _IMAGE_RUNS:
+        draws = _attack(case).start_draws(x, index) if case.shared_starts else None
+        adversary = adapters.pgd_adversary(reference.ref, random_start=case.shared_starts, **case.theirs)
+        if draws is not None:
+            adversary = adapters.SharedStartsAdversary(adversary, *draws)
+        adversary = adapters.RecordingAdversary(adversary)
+        theirs = adapters.image_search(reference.ref, reference.ds, reference.classifier(mode, F64), adversary,
+                                       2 * x - 1, y, case.ours["norm"])
         their_side = Side(theirs.found, theirs.norm, adversary.trajectories)
         # robustlens' faithful search, one sample at a time (recorded), in the paper's units
-        model = _RecordingModel(robustlens_classifier(models_dir, "plain", F64))
+        model = _RecordingModel(robustlens_classifier(models_dir, mode, F64))
         found, norm, trajectories = [], [], []
         for i in range(len(y)):
             model.points = []
+            own = None if draws is None else (draws[0][i:i + 1], draws[1][i:i + 1])
             res = search(lambda p, rows, i=i: misclassification_loss(model(p), y[i:i + 1][rows]), x[i:i + 1],
-                         random_start=False, faithful=True, bounds=(0.0, 1.0), **ours_kwargs)
+                         random_start=case.shared_starts, draws=own, faithful=True, bounds=(0.0, 1.0), **case.ours)
             found.append(bool(res.found[0]))
             norm.append(2 * float(res.norm[0]))
             trajectories.append([2 * p - 1 for p in model.points])
-        _IMAGE_RUNS[case] = (Side(torch.tensor(found), torch.tensor(norm, dtype=F64), trajectories), their_side)
-    ours, theirs = _IMAGE_RUNS[case]
+        _IMAGE_RUNS[key] = (Side(torch.tensor(found), torch.tensor(norm, dtype=F64), trajectories), their_side)
+    ours, theirs = _IMAGE_RUNS[key]
     return ours, theirs, y
 
 
-@pytest.mark.parametrize("case", list(IMAGE_CASES))
-def test_image_space_search_trajectories_agree(reference, mnist_test, models_dir, case):
+@pytest.mark.parametrize(("case", "mode"), IMAGE_RUNS)
+def test_image_space_search_trajectories_agree(reference, mnist_test, models_dir, case, mode):
     """robustlens' faithful search (``paper_a_search.search``) vs their ``PGDAdversary``."""
-    ours, theirs, _ = _image_runs(case, reference, mnist_test, models_dir)
-    notes = check_agreement(ours, theirs, case)
+    ours, theirs, _ = _image_runs(case, mode, reference, mnist_test, models_dir)
+    notes = check_agreement(ours, theirs, f"{case}/{mode}")
     print("\n".join(notes))
     assert theirs.found.any()  # not vacuous: searches that succeed, and (bounded) ones that fail
     if case.startswith("bounded"):
         assert not theirs.found.all()
 
 
-@pytest.mark.parametrize("case", list(IMAGE_CASES))
-def test_faithful_image_attacks_report_the_searched_point(reference, mnist_test, models_dir, case):
+@pytest.mark.parametrize(("case", "mode"), IMAGE_RUNS)
+def test_faithful_image_attacks_report_the_searched_point(reference, mnist_test, models_dir, case, mode):
     """The faithful *attacks* (severity, bounded accuracy) report what the search found: the
-    unclipped image, its success and its norm, as the authors' ``measure_adversarial_severity``."""
-    ours_search, theirs, y = _image_runs(case, reference, mnist_test, models_dir)
-    kwargs = dict(IMAGE_CASES[case][0])
-    kind = PaperASeverity if kwargs.pop("mode") == "min" else PaperABoundedAttack
-    x, _, index = (t[:N_IMAGE] for t in mnist_test)
-    model = robustlens_classifier(models_dir, "plain", F64)
-    result = kind(random_start=False, faithful=True, **kwargs)(model, x.to(F64), y, index=index)
+    unclipped image, its success and its norm, as the authors' ``measure_adversarial_severity``
+    (with shared starts: from the very draws the comparison fed to the authors' search)."""
+    ours_search, theirs, y = _image_runs(case, mode, reference, mnist_test, models_dir)
+    x, _, index = (t[:IMAGE_CASES[case].n] for t in mnist_test)
+    model = robustlens_classifier(models_dir, mode, F64)
+    result = _attack(IMAGE_CASES[case])(model, x.to(F64), y, index=index)
     ours = Side(result.success, 2 * result.norm.to(F64), ours_search.trajectories)
-    check_agreement(ours, theirs, case)
+    check_agreement(ours, theirs, f"{case}/{mode}")
     assert torch.equal(result.success, ours_search.found)
     torch.testing.assert_close(2 * result.norm.to(F64), ours_search.norm, rtol=0, atol=1e-12)
     assert torch.equal(model(result.x_adv).argmax(dim=1).ne(y), result.success)

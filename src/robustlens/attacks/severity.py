@@ -39,7 +39,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from robustlens.attacks.base import Attack, BoundedAttack, MinimalNormAttack, perturbation_norm
-from robustlens.attacks.paper_a_search import misclassification_loss, search
+from robustlens.attacks.paper_a_search import misclassification_loss, random_start_draws, search
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -100,6 +100,21 @@ class PaperASearchAttack(Attack):
     def _describe_extra(self) -> dict:
         return {"mode": self.mode, "valid_images": self.valid_images}
 
+    def start_draws(self, x: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
+        """The unit draws of every sample's random starts (``paper_a_search.random_start_draws``).
+
+        Exactly the numbers :meth:`__call__` uses given the same ``index``: a reference comparison
+        can feed them to the authors' ``PGDAdversary`` so both searches start from the same points.
+        """
+        return random_start_draws(
+            x.shape[0], tuple(x.shape[1:]), self.restarts, self.norm, index=index, seed=self.seed,
+            stream=self._stream, device=x.device, dtype=x.dtype,
+        )
+
+    @property
+    def _stream(self) -> str:
+        return f"{self.name}/{self.norm}"
+
     def _perturb(
         self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, index: Tensor | None
     ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
@@ -118,7 +133,7 @@ class PaperASearchAttack(Attack):
             random_start=self.random_start,
             index=index,
             seed=self.seed,
-            stream=f"{self.name}/{self.norm}",
+            stream=self._stream,
             faithful=self.faithful,
             bounds=self.bounds,
         )
