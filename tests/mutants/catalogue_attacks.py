@@ -57,7 +57,7 @@ MUTANTS: list[Mutant] = [
            "return (f * x + (1 - f) * mean).clamp(0, 1)", "return (f * x + (1 + f) * mean).clamp(0, 1)",
            ("tests/attacks/test_natural.py::test_contrast_formula",)),
     Mutant("corruption_severity_off_by_one", "attacks", _A + "corruptions/functional.py",
-           "return params[severity - 1]", "return params[min(severity, 4)]",
+           "return PARAMETERS[name][severity - 1]", "return PARAMETERS[name][min(severity, 4)]",
            ("tests/attacks/test_corruptions.py::test_photometric_effects",)),
     Mutant("impulse_noise_all_salt", "attacks", _A + "corruptions/functional.py",
            'salt = rnd.rand("salt", x.shape[1:]) < 0.5', 'salt = rnd.rand("salt", x.shape[1:]) < 2',

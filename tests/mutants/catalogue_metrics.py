@@ -10,12 +10,12 @@ _TABLE = "tests/metrics/test_metric_table.py::test_metric_equals_its_definition"
 
 MUTANTS: list[Mutant] = [
     Mutant("accuracy_wrong_denominator", "metrics", _M + "accuracy.py",
-           'return {"accuracy": rate(self.confmat.diagonal().sum(), self.confmat.sum())}',
-           'return {"accuracy": rate(self.confmat.diagonal().sum(), self.confmat.sum(dim=0).max())}',
+           "correct, total = self.confmat.diagonal().sum(), self.confmat.sum()",
+           "correct, total = self.confmat.diagonal().sum(), self.confmat.sum(dim=0).max()",
            (_TABLE + "[accuracy-1]",)),
     Mutant("classwise_accuracy_by_prediction", "metrics", _M + "accuracy.py",
-           "rate(self.confmat.diagonal(), self.confmat.sum(dim=1))",
-           "rate(self.confmat.diagonal(), self.confmat.sum(dim=0))",
+           "correct, total = self.confmat.diagonal(), self.confmat.sum(dim=1)",
+           "correct, total = self.confmat.diagonal(), self.confmat.sum(dim=0)",
            (_TABLE + "[classwise_accuracy-1]",)),
     Mutant("cfps_counts_true_class", "metrics", _M + "classwise.py",
            '"cfps": rate(errors.sum(dim=0), total)', '"cfps": rate(errors.sum(dim=1), total)',
