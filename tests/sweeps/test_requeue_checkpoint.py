@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from robustlens.utils.resume import UntrustedFileWarning, resumable_checkpoint
+from robustlens.utils.io import UntrustedFileWarning
+from robustlens.utils.training_checkpoints import resumable_checkpoint
 
 
 def _checkpoint(path: Path, epoch: int, mtime: float) -> Path:

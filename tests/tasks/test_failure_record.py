@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from robustlens.tasks.common import task_wrapper
-from robustlens.utils.resume import write_results_atomic
+from robustlens.utils.results_file import write_results_atomic
 from tests.hydra_utils import compose_config
 from tests.results_files import make_results
 
