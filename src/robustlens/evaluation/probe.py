@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from robustlens.attacks.precision import check_precision
 from robustlens.metrics.base import ProbeMetric, ProbeOutput, check_distinct_keys
 
 Batch = tuple[Tensor, Tensor, Tensor]  # (x in [0,1], y, dataset index)
@@ -38,6 +39,10 @@ class Probe(nn.Module, abc.ABC):
             two of them declaring the same result key is an error (one would overwrite the other).
     """
 
+    #: the arithmetic of the probe's search passes (``robustlens.attacks.precision``); ``None``
+    #: until :meth:`use_precision` applies ``evaluation.precision`` (a probe's own value wins)
+    precision: str | None = None
+
     def __init__(self, metrics: dict[str, ProbeMetric] | None = None):
         super().__init__()
         # a metric set to null in the config (`metrics.<name>: null`) is a removed default
@@ -55,9 +60,24 @@ class Probe(nn.Module, abc.ABC):
         (``worst_case/*``). Only probes of bounded attacks do (``AttackProbe``)."""
         return False
 
+    @property
+    def faithful_search(self) -> bool:
+        """Whether the probe runs an authors' procedure, which only fp32 reproduces."""
+        return False
+
+    def use_precision(self, default: str) -> None:
+        """Apply the evaluation's precision unless the probe sets its own; refuse a name that does
+        not exist and anything but fp32 for a faithful probe (:class:`PrecisionError`)."""
+        self.precision = check_precision(self.precision or default, faithful=self.faithful_search)
+
+    @property
+    def search_precision(self) -> str:
+        """The precision the probe's searches run in (fp32 until one is applied)."""
+        return self.precision or "fp32"
+
     def describe(self) -> dict[str, Any]:
-        """Parameters recorded with the results (attack settings, library versions)."""
-        return {"type": type(self).__name__}
+        """Parameters recorded with the results (attack settings, library versions, precision)."""
+        return {"type": type(self).__name__, "precision": self.search_precision}
 
     @torch.no_grad()
     def update_metrics(self, output: ProbeOutput) -> None:
