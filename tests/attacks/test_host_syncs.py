@@ -164,3 +164,17 @@ def test_a_latent_search_with_checked_per_class_decodes_reads_once_per_k_iterati
         return probe.run(model, batch, ProbeContext(seed=0, generator=gen))
 
     assert loop_syncs(run, N) <= math.ceil(N / 4)  # the search's default check_every is 4
+
+
+def test_pgd_results_do_not_depend_on_how_often_the_host_checks() -> None:
+    """A broken sample is frozen on the device between two checks: same points and step counts for any k."""
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).double().eval()
+    x = torch.rand(12, 1, 4, 4, dtype=torch.float64)
+    y = model(x).argmax(1)  # all correct at the start; ε = 0.1 breaks 7 of 12 at different steps
+    runs = [PGD(eps=0.1, step_size=0.025, steps=12, restarts=2, check_every=k)(model, x, y, index=torch.arange(12))
+            for k in (1, 3, 5, 100)]
+    assert runs[0].success.any() and not runs[0].success.all()
+    for other in runs[1:]:
+        torch.testing.assert_close(other.x_adv, runs[0].x_adv, rtol=0, atol=1e-12)
+        assert torch.equal(other.iterations, runs[0].iterations)
