@@ -41,6 +41,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
+from robustlens.attacks.geometry import ROW_NORMS, row_norm
 from robustlens.attacks.precision import check_precision, fp32_pass, search_precision
 from robustlens.utils.signatures import parameter_names
 
@@ -105,18 +106,11 @@ class AttackResult:
 
 def perturbation_norm(delta: Tensor, norm: str) -> Tensor:
     """Per-sample norm of a batch of perturbations (``scaled_l2`` = L2/√n, Paper A)."""
-    flat = delta.flatten(1)
-    if norm == "linf":
-        return flat.abs().amax(dim=1)
-    if norm == "l2":
-        return flat.norm(p=2, dim=1)
-    if norm == "scaled_l2":
-        return flat.norm(p=2, dim=1) / math.sqrt(flat.shape[1])
-    if norm == "l1":
-        return flat.abs().sum(dim=1)
     if norm == "none":
         return torch.full((delta.shape[0],), float("nan"), device=delta.device)
-    raise AttackInputError(f"unknown norm {norm!r}; valid norms: {', '.join(KNOWN_NORMS)}")
+    if norm not in ROW_NORMS:
+        raise AttackInputError(f"unknown norm {norm!r}; valid norms: {', '.join(KNOWN_NORMS)}")
+    return row_norm(delta, norm)
 
 
 @contextlib.contextmanager
