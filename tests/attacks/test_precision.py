@@ -145,3 +145,14 @@ def test_a_probe_passes_its_precision_to_the_attack() -> None:
 
     probe.run(model, (x, y, torch.tensor([7])), ProbeContext())
     assert torch.bfloat16 in seen
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_pgd_searches_on_where_only_the_low_precision_pass_calls_a_point_adversarial(k: int) -> None:
+    """At ``X_FINE`` with label 1, bf16 predicts 0 (adversarial) and fp32 predicts 1 (not): bf16's early
+    stop would freeze the start and the fp32 verdict call it robust. The fp32 re-check at the host checks
+    lets PGD walk on to a point that is adversarial in fp32 (one step down in pixel 0)."""
+    model, x, y = _rounding_sensitive_model(), torch.full((1, 1, 2, 2), X_FINE), torch.tensor([1])
+    attack = PGD(eps=0.1, step_size=0.01, steps=6, random_start=False, check_every=k)
+    assert attack(model, x, y).success.tolist() == [True]
+    assert attack(model, x, y, precision="bf16").success.tolist() == [True]

@@ -24,7 +24,7 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from robustlens.attacks import _steps, geometry
+from robustlens.attacks import _steps, geometry, precision
 from robustlens.attacks.base import AttackInputError, BoundedAttack, predict
 
 
@@ -145,33 +145,50 @@ class PGD(BoundedAttack):
         # fixed-shape steps on a working set (rows ``live`` of the batch; None: all rows): a sample
         # found adversarial is frozen by torch.where, and only every ``check_every`` steps the host
         # reads which samples still search and the working set shrinks to them (one sync per k steps)
+        # Under a lower search precision (robustlens.attacks.precision) the gradient pass's verdict
+        # may be one that fp32 does not share: every check re-decides ``found`` by an fp32 pass on
+        # the current points, and a sample whose freeze fp32 refuted ("doubted") is no longer frozen
+        # by the low-precision verdict, only by the fp32 one at the next check.
+        lowered = self.early_stop and precision.lowered()
         live: Tensor | None = None
         x0, yl, tl, cur_l, found_l, its_l = x, y, target, cur, found, its
+        doubt_l = torch.zeros_like(found)
         for step in range(self.steps):
             grad, logits = _steps.input_gradient(model, cur_l, yl, tl, self.loss)
             its_l = its_l + (~found_l).long()
             if self.early_stop:
-                found_l = found_l | _steps.is_adversarial(logits, yl, tl)
+                found_l = found_l | (_steps.is_adversarial(logits, yl, tl) & ~doubt_l)
             moved = cur_l + self.step_size * geometry.unit_direction(grad, self.norm, tiny=_steps.TINY)
             delta = _steps.clip_to_bounds(x0, geometry.project(moved - x0, self.eps, self.norm, tiny=_steps.TINY),
                                           self.bounds)
             cur_l = torch.where(geometry.rows_view(found_l, cur_l), cur_l, x0 + delta)
             if self.early_stop and (step + 1) % self.check_every == 0 and step + 1 < self.steps:
+                if lowered:
+                    fp32_adv = _fp32_adversarial(model, cur_l, yl, tl)
+                    doubt_l, found_l = doubt_l | (found_l & ~fp32_adv), fp32_adv
                 _store(live, (cur, cur_l), (found, found_l), (its, its_l))
                 keep = (~found_l).nonzero().squeeze(1)  # the loop's one host read
                 if keep.numel() == 0:
                     break
                 live = keep if live is None else live[keep]
                 x0, yl, cur_l, found_l, its_l = x0[keep], yl[keep], cur_l[keep], found_l[keep], its_l[keep]
+                doubt_l = doubt_l[keep]
                 tl = tl[keep] if tl is not None else None
         _store(live, (cur, cur_l), (found, found_l), (its, its_l))
+        if lowered:
+            found.copy_(_fp32_adversarial(model, cur, y, target))
         if check_end:
             # which samples still need a restart: test the final points of those not found
             ids = (~found).nonzero().squeeze(1)
             if ids.numel():
-                logits = predict(model, cur[ids])
-                found[ids] = _steps.is_adversarial(logits, y[ids], target[ids] if target is not None else None)
+                found[ids] = _fp32_adversarial(model, cur[ids], y[ids], target[ids] if target is not None else None)
         return cur, found, its
+
+
+def _fp32_adversarial(model: nn.Module, cur: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
+    """Whether each point is adversarial by an fp32 pass (the base class's verdict)."""
+    with precision.fp32_pass(cur.device.type):
+        return _steps.is_adversarial(predict(model, cur), y, target)
 
 
 def _store(live: Tensor | None, *pairs: tuple[Tensor, Tensor]) -> None:

@@ -43,6 +43,7 @@ FP16_LOSS_SCALE = 1024.0
 
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 _loss_scale: contextvars.ContextVar[float] = contextvars.ContextVar("robustlens_loss_scale", default=1.0)
+_active: contextvars.ContextVar[str] = contextvars.ContextVar("robustlens_search_precision", default="fp32")
 
 
 class PrecisionError(ValueError):
@@ -80,19 +81,28 @@ def _tf32(allowed: bool) -> Iterator[None]:
 def search_precision(precision: str, device_type: str) -> Iterator[None]:
     """Run the enclosed search passes in ``precision`` on ``device_type`` (``x.device.type``)."""
     name = check_precision(precision)
-    if name == "fp32":
-        yield
-        return
-    if name == "tf32":
-        with _tf32(True):
-            yield
-        return
-    token = _loss_scale.set(FP16_LOSS_SCALE if name == "fp16" else 1.0)
+    active = _active.set(name)
     try:
-        with torch.autocast(device_type, dtype=_AUTOCAST[name]):
+        if name == "fp32":
             yield
+        elif name == "tf32":
+            with _tf32(True):
+                yield
+        else:
+            scale = _loss_scale.set(FP16_LOSS_SCALE if name == "fp16" else 1.0)
+            try:
+                with torch.autocast(device_type, dtype=_AUTOCAST[name]):
+                    yield
+            finally:
+                _loss_scale.reset(scale)
     finally:
-        _loss_scale.reset(token)
+        _active.reset(active)
+
+
+def lowered() -> bool:
+    """Whether the enclosing search runs in a precision other than fp32 (its own verdicts may then
+    disagree with fp32's: a search can re-check them with :func:`fp32_pass`)."""
+    return _active.get() != "fp32"
 
 
 @contextlib.contextmanager
