@@ -82,4 +82,12 @@ MUTANTS: list[Mutant] = [
         new="        if True:\n",
         tests=(f"{SYNCS}::test_a_latent_search_with_checked_per_class_decodes_reads_once_per_k_iterations",),
     ),
+    Mutant(
+        name="PGD trusts the low-precision early stop",
+        area="precision",
+        path="src/robustlens/attacks/pgd.py",
+        old="        lowered = self.early_stop and precision.lowered()\n",
+        new="        lowered = False\n",
+        tests=(f"{PRECISION}::test_pgd_searches_on_where_only_the_low_precision_pass_calls_a_point_adversarial",),
+    ),
 ]
