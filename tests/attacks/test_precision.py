@@ -156,3 +156,18 @@ def test_pgd_searches_on_where_only_the_low_precision_pass_calls_a_point_adversa
     attack = PGD(eps=0.1, step_size=0.01, steps=6, random_start=False, check_every=k)
     assert attack(model, x, y).success.tolist() == [True]
     assert attack(model, x, y, precision="bf16").success.tolist() == [True]
+
+
+def test_fmn_in_bf16_finds_what_fp32_finds() -> None:
+    """FMN's iterates end on the decision boundary; deciding 'adversarial' by the bf16 pass would keep
+    points on bf16's side of it that fp32 calls robust (half the samples in bench_precision.py before
+    the fp32 check). The fp32 decision keeps bf16's found share at fp32's."""
+    torch.manual_seed(0)
+    model = SmallCNN(in_channels=1, num_classes=10).eval()
+    x = torch.rand(16, 1, 28, 28)
+    y = model(x).argmax(1)
+    fp32 = FMN(norm="l2", steps=20)(model, x, y)
+    bf16 = FMN(norm="l2", steps=20)(model, x, y, precision="bf16")
+    assert fp32.success.all()
+    assert bf16.success.sum() >= len(y) - 1
+    torch.testing.assert_close(bf16.norm.mean(), fp32.norm.mean(), rtol=0.05, atol=0)

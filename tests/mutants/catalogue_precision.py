@@ -90,4 +90,12 @@ MUTANTS: list[Mutant] = [
         new="        lowered = False\n",
         tests=(f"{PRECISION}::test_pgd_searches_on_where_only_the_low_precision_pass_calls_a_point_adversarial",),
     ),
+    Mutant(
+        name="FMN decides 'adversarial' by the low-precision pass",
+        area="precision",
+        path="src/robustlens/attacks/fmn.py",
+        old="        lowered = precision.lowered()\n",
+        new="        lowered = False\n",
+        tests=(f"{PRECISION}::test_fmn_in_bf16_finds_what_fp32_finds",),
+    ),
 ]

@@ -107,6 +107,11 @@ class FMN(MinimalNormAttack):
         eps = torch.full((b,), math.inf, device=x.device, dtype=x.dtype)
         # largest perturbation the valid range allows: caps ε so it never grows without bound
         worst = geometry.row_norm(torch.maximum(x - lo, hi - x), self.norm)
+        # Under a lower search precision (robustlens.attacks.precision) the gradient comes from the
+        # low-precision pass, but whether an iterate is adversarial (which drives ε and the best point)
+        # is decided by an fp32 forward pass: a minimal-norm point sits on the boundary, and on bf16's
+        # boundary it is on fp32's wrong side about half the time (docs/precision.md)
+        lowered = precision.lowered()
         for i in range(self.steps):
             alpha = geometry.cosine(i, self.steps, self.alpha_init, self.alpha_final)
             gamma = geometry.cosine(i, self.steps, self.gamma_init, self.gamma_final)
@@ -118,6 +123,11 @@ class FMN(MinimalNormAttack):
             loss = m if target is not None else -m  # > 0 ⇔ adversarial
             grad = precision.input_gradient(loss.sum(), x_cur)
             loss = loss.detach()
+            if lowered:  # which side of fp32's boundary the iterate is on: an fp32 pass decides
+                with torch.no_grad(), precision.fp32_pass(x.device.type):
+                    logits = model(x_cur)
+                m = geometry.margin(logits, ref)
+                loss = m if target is not None else -m
             d_norm = geometry.row_norm(delta, self.norm)
 
             is_adv = _steps.is_adversarial(logits.detach(), y, target)

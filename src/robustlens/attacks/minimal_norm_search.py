@@ -83,6 +83,7 @@ def minimal_norm_search(
     best_norm = torch.full((b,), math.inf, device=dev, dtype=dt)
     eps = torch.full((b,), float(rho_max), device=dev, dtype=dt)
     found = torch.zeros(b, dtype=torch.bool, device=dev)
+    lowered = precision.lowered()  # a lower search precision: see below and docs/precision.md
     for i in range(steps):
         alpha = geometry.cosine(i, steps, alpha_init, alpha_final)
         gamma = geometry.cosine(i, steps, gamma_init, gamma_final)
@@ -91,6 +92,9 @@ def minimal_norm_search(
             loss = objective(points, rows)
             grad = precision.input_gradient(loss.sum(), points)
         loss, grad = loss.detach().to(dt), grad.detach().to(dt)
+        if lowered:  # the boundary is fp32's: the objective's value and sign from an fp32 pass
+            with torch.no_grad(), precision.fp32_pass(dev.type):
+                loss = objective(points.detach(), rows).to(dt)
         d_norm = geometry.row_norm(delta, norm)
         adv = loss > 0
         better = adv & (d_norm < best_norm)
