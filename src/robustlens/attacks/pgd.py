@@ -155,12 +155,14 @@ class PGD(BoundedAttack):
         doubt_l = torch.zeros_like(found)
         for step in range(self.steps):
             grad, logits = _steps.input_gradient(model, cur_l, yl, tl, self.loss)
-            its_l = its_l + (~found_l).long()
-            if self.early_stop:
-                found_l = found_l | (_steps.is_adversarial(logits, yl, tl) & ~doubt_l)
             moved = cur_l + self.step_size * geometry.unit_direction(grad, self.norm, tiny=_steps.TINY)
             delta = _steps.clip_to_bounds(x0, geometry.project(moved - x0, self.eps, self.norm, tiny=_steps.TINY),
                                           self.bounds)
+            if not self.early_stop:  # Madry's fixed steps: every sample takes every step
+                its_l, cur_l = its_l + 1, x0 + delta
+                continue
+            its_l = its_l + (~found_l).long()
+            found_l = found_l | (_steps.is_adversarial(logits, yl, tl) & ~doubt_l)
             cur_l = torch.where(geometry.rows_view(found_l, cur_l), cur_l, x0 + delta)
             if self.early_stop and (step + 1) % self.check_every == 0 and step + 1 < self.steps:
                 if lowered:
