@@ -171,3 +171,14 @@ def test_fmn_in_bf16_finds_what_fp32_finds() -> None:
     assert fp32.success.all()
     assert bf16.success.sum() >= len(y) - 1
     torch.testing.assert_close(bf16.norm.mean(), fp32.norm.mean(), rtol=0.05, atol=0)
+
+
+def test_apgd_attacks_again_in_fp32_where_only_the_low_precision_pass_was_fooled() -> None:
+    """pyautoattack skips a sample its own (bf16) prediction calls misclassified already; the fp32 verdict
+    disagrees at ``X_FINE`` with label 1, so the adapter attacks that sample again in fp32 and finds a
+    point adversarial in fp32."""
+    model, x, y = _rounding_sensitive_model(), torch.full((1, 1, 2, 2), X_FINE), torch.tensor([1])
+    assert APGDCE(eps=0.1, steps=5)(model, x, y).success.tolist() == [True]
+    result = APGDCE(eps=0.1, steps=5)(model, x, y, precision="bf16")
+    assert result.success.tolist() == [True]
+    assert result.iterations.tolist() == [2 * APGDCE(eps=0.1, steps=5)._query_budget(2)]

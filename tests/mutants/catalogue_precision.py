@@ -98,4 +98,12 @@ MUTANTS: list[Mutant] = [
         new="        lowered = False\n",
         tests=(f"{PRECISION}::test_fmn_in_bf16_finds_what_fp32_finds",),
     ),
+    Mutant(
+        name="AutoAttack components keep points only the low-precision pass calls adversarial",
+        area="precision",
+        path="src/robustlens/attacks/autoattack.py",
+        old="            if precision.lowered():\n",
+        new="            if False:\n",
+        tests=(f"{PRECISION}::test_apgd_attacks_again_in_fp32_where_only_the_low_precision_pass_was_fooled",),
+    ),
 ]
