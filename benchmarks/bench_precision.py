@@ -3,7 +3,7 @@
 Command (from the repository root)::
 
     ROBUSTLENS_SHARED_DIR=../shared PYTHONPATH=src python benchmarks/bench_precision.py \\
-        [--n 200] [--precision bf16] [--threads 1] [--json outputs/bench_precision.json] [--small]
+        [--n 100] [--precision bf16] [--probes pgd_linf apgd_ce fmn_l2] [--threads 1] [--json out.json] [--small]
 
 Models: Paper A's five published MNIST classifiers (architecture 0: ``oneepoch``, ``plain``,
 ``conventional``, ``robust``, ``both``; first ``--n`` test images, class-stratified) and the
@@ -129,6 +129,8 @@ def main() -> None:
     ap.add_argument("--precision", choices=["bf16", "fp16", "tf32"], default="bf16")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--small", action="store_true", help="CI smoke test: SmallCNN, 20 images, short searches")
+    ap.add_argument("--probes", nargs="+", choices=["pgd_linf", "apgd_ce", "fmn_l2"], default=None,
+                    help="run only these probes (default: all)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -141,6 +143,8 @@ def main() -> None:
           f"N = {n}, load {os.getloadavg()}")
     for model_name, (model, x, y) in models.items():
         for probe_name, make in probes(args.small).items():
+            if args.probes and probe_name not in args.probes:
+                continue
             row = {"model": model_name, "probe": probe_name, "n": len(x), **compare(model, x, y, make, args.precision)}
             rows.append(row)
             print(json.dumps(row), flush=True)
