@@ -182,3 +182,13 @@ def test_apgd_attacks_again_in_fp32_where_only_the_low_precision_pass_was_fooled
     result = APGDCE(eps=0.1, steps=5)(model, x, y, precision="bf16")
     assert result.success.tolist() == [True]
     assert result.iterations.tolist() == [2 * APGDCE(eps=0.1, steps=5)._query_budget(2)]
+
+
+def test_every_probe_records_its_precision() -> None:
+    from robustlens.evaluation.clean_probe import CleanProbe
+    from robustlens.evaluation.latent_probes import LatentAccuracyProbe, LatentAdversarialProbe
+
+    for probe in (CleanProbe(), LatentAccuracyProbe(), LatentAdversarialProbe("generation", "min"),
+                  AttackProbe(PGD(eps=0.1, step_size=0.01, steps=1))):
+        probe.use_precision("bf16")
+        assert probe.describe()["precision"] == "bf16", type(probe).__name__

@@ -231,7 +231,7 @@ class LatentProbe(Probe):
         return {k: v[: self.max_images].detach().cpu() for k, v in images.items()} if self.max_images else {}
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": type(self).__name__, "source": self.source}
+        out: dict[str, Any] = {**super().describe(), "source": self.source}
         if self.source == "reconstruction":
             out["images"] = "test" if self.train_images is None else "train (same class and rank)"
         return out
