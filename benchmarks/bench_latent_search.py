@@ -319,7 +319,7 @@ def run_probe(setup: Setup, probe: LatentAdversarialProbe, n: int, limit: Callab
     row = Row(
         method=method, metric=metric, seconds=seconds, evals_per_code=float(out.iterations.sum()) / n,
         mean_norm=float(out.norm.mean()) if probe.mode == "min" else None, laga=laga,
-        limit_seconds=limit(sizes), peak_rss_mb=mem.peak_mb, rss_rise_mb=mem.peak_mb - mem.start_mb, levers=setup.levers + f", {probe.precision}",
+        limit_seconds=limit(sizes), peak_rss_mb=mem.peak_mb, rss_rise_mb=mem.peak_mb - mem.start_mb, levers=setup.levers + f", {probe.search_precision}",
         codes_run=n, note=f"{len(sizes)} batched iterations",
     )
     return row, out

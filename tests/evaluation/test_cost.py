@@ -144,12 +144,13 @@ def test_the_generators_decode_is_counted_and_restored() -> None:
     assert "decode" not in gen.__dict__ and gen.decode == original
 
 
-def test_precision_is_read_from_the_probe_or_its_attack() -> None:
-    class Fake(nn.Module):
-        precision = "bf16"
-
+def test_precision_is_the_probes_search_precision() -> None:
+    bf16 = AttackProbe(FGSM(eps=0.1), precision="bf16")
+    bf16.use_precision("fp32")  # the probe's own value wins over evaluation.precision
+    default = AttackProbe(FGSM(eps=0.1))
+    default.use_precision("tf32")
     assert precision_of(AttackProbe(FGSM(eps=0.1))) == "fp32"
-    assert precision_of(Fake()) == "bf16"
+    assert (precision_of(bf16), precision_of(default)) == ("bf16", "tf32")
     assert precision_of(LatentAdversarialProbe(precision="float32")) == "fp32"
 
 

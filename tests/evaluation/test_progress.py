@@ -69,7 +69,7 @@ def test_paper_a_search_reports_its_restarts_and_the_samples_still_searching() -
 
     seen: list[str] = []
     with progress_reporter(seen.append):
-        search(never_fooled, torch.zeros(3, 2), rho=1.0, steps=2, rel_step=0.1, restarts=2,
+        search(never_fooled, torch.zeros(3, 2), rho=1.0, steps=2, rel_step=0.1, restarts=2, check_every=1,
                generator=torch.Generator().manual_seed(0))
     assert seen[0] == "restart 1/2 · 3 still searching"
     assert "restart 2/2 · 3 still searching" in seen

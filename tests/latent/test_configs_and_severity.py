@@ -40,7 +40,7 @@ def test_probe_configs_instantiate(name):
         assert probe.mode == "min" and probe.rho == 2.5 and probe.restarts == 12 and probe.steps == 50
         assert kinds == {LatentSeverity, PerturbationStats, RobustAccuracyCurve}
         # the default is robustlens' minimal-norm search in float32; faithful switches to A.4's
-        assert probe.uses_fmn and probe.min_steps == 100 and probe.precision == "float32"
+        assert probe.uses_fmn and probe.min_steps == 100 and probe.search_precision == "fp32"
         cfg = OmegaConf.load(CONF / "probe" / f"{name}.yaml")
         cfg.faithful = True
         assert not instantiate(in_data_context(cfg)).uses_fmn

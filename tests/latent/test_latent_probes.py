@@ -225,11 +225,11 @@ def test_accuracy_curve_from_one_minimal_search_counts_norms_above_rho():
 
 
 def test_bf16_is_opt_in_and_never_faithful():
-    with pytest.raises(ValueError, match="faithful run needs precision=float32"):
+    with pytest.raises(ValueError, match="set precision=fp32 for this probe"):
         LatentAdversarialProbe("generation", "min", faithful=True, precision="bf16")
     with pytest.raises(ValueError, match="min_search=paper_a"):
         LatentAdversarialProbe("generation", "min", faithful=True, min_search="fmn")
-    assert LatentAdversarialProbe("generation", "min").precision == "float32"
+    assert LatentAdversarialProbe("generation", "min").search_precision == "fp32"
 
 
 def test_bf16_search_reports_only_float32_verified_successes():

@@ -274,3 +274,25 @@ def test_bad_arguments_name_the_fix():
         search(lambda p, r: p.sum(1), torch.zeros(1, 2), rho=1, steps=1, rel_step=0.1, norm="l3")
     with pytest.raises(ValueError, match="rho"):
         search(lambda p, r: p.sum(1), torch.zeros(1, 2), rho=-1, steps=1, rel_step=0.1)
+
+
+@pytest.mark.parametrize("mode", ["any", "min"])
+@pytest.mark.parametrize("faithful", [True, False])
+def test_results_do_not_depend_on_how_often_the_host_checks(mode, faithful):
+    """``check_every`` only decides when finished samples leave the working set (issue 22): every
+    sample's result and evaluation count equal those of a check after every iteration."""
+    model, x, y = _setup(b=16)
+    index = torch.arange(200, 200 + len(x))
+    draws = random_start_draws(len(x), (x.shape[1],), 4, "scaled_l2", index=index, seed=5, dtype=torch.float64)
+
+    def run(k: int):
+        return search(lambda points, rows: misclassification_loss(model(points), y[rows]), x, rho=0.2, steps=9,
+                      rel_step=0.1, restarts=4, mode=mode, draws=draws, faithful=faithful, check_every=k)
+
+    every = run(1)
+    assert every.found.any() and not every.found.all()  # both kinds of samples are compared
+    for k in (3, 7, 1000):
+        other = run(k)
+        assert torch.equal(other.found, every.found), k
+        assert torch.equal(other.grad_evals, every.grad_evals), k
+        torch.testing.assert_close(other.delta, every.delta, rtol=0, atol=1e-12)

@@ -1,9 +1,9 @@
-"""Building blocks shared by the gradient attacks: losses, steepest-ascent steps, projections,
-random starts.
+"""Building blocks shared by the image-space gradient attacks: losses, the decision rule,
+random starts, clipping to the valid range and the input gradient.
 
-Why one module: FGSM, PGD and FMN differ only in how they combine these pieces; keeping the
-geometry (what a step and a projection are in L∞ or L2) in one place means it is tested once
-and cannot drift between attacks.
+Why one module: FGSM, PGD and FMN differ only in how they combine these pieces. The geometry
+(norms, unit steps, projections, margins) is in :mod:`robustlens.attacks.geometry`, shared with
+the latent searches; image-space attacks clamp norms at ``TINY`` before dividing.
 """
 
 from __future__ import annotations
@@ -12,29 +12,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from robustlens.attacks import precision
 from robustlens.attacks.base import AttackInputError
+from robustlens.attacks.geometry import margin, rows_view
 from robustlens.utils.seeding import per_sample_rand, per_sample_randn, stream_id
 
 GRADIENT_NORMS: tuple[str, ...] = ("linf", "l2")
 LOSSES: tuple[str, ...] = ("ce", "margin")
+#: the floor of a norm that divides in the image-space attacks (see ``geometry``)
+TINY = 1e-12
 
 
 def check_choice(value: str, allowed: tuple[str, ...], what: str) -> None:
     """Refuse an unknown option with a message that lists the valid ones."""
     if value not in allowed:
         raise AttackInputError(f"unknown {what} {value!r}; valid: {', '.join(allowed)}")
-
-
-def _view(v: Tensor, like: Tensor) -> Tensor:
-    """Reshape a per-sample vector [B] so it broadcasts over a batch shaped like ``like``."""
-    return v.view(-1, *([1] * (like.ndim - 1)))
-
-
-def margin(logits: Tensor, y: Tensor) -> Tensor:
-    """``z_y − max_{k≠y} z_k`` per sample: > 0 iff ``y`` is the (unique) top class."""
-    own = logits.gather(1, y[:, None]).squeeze(1)
-    others = logits.scatter(1, y[:, None], float("-inf")).amax(dim=1)
-    return own - others
 
 
 def attack_loss(logits: Tensor, y: Tensor, target: Tensor | None, kind: str) -> Tensor:
@@ -52,26 +44,6 @@ def is_adversarial(logits: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
     """The same decision rule the base class applies in its verification pass."""
     pred = logits.argmax(dim=1)
     return pred.eq(target) if target is not None else pred.ne(y)
-
-
-def ascent_direction(grad: Tensor, norm: str) -> Tensor:
-    """Steepest-ascent direction of unit size in ``norm``: sign(g) for L∞, g/‖g‖₂ for L2."""
-    if norm == "linf":
-        return grad.sign()
-    g_norm = grad.flatten(1).norm(p=2, dim=1).clamp_min(1e-12)
-    return grad / _view(g_norm, grad)
-
-
-def project(delta: Tensor, eps: Tensor | float, norm: str) -> Tensor:
-    """Project perturbations onto the ``norm`` ball of radius ``eps`` (scalar or per sample)."""
-    if not isinstance(eps, Tensor):
-        eps = torch.full((delta.shape[0],), float(eps), device=delta.device, dtype=delta.dtype)
-    e = _view(eps, delta)
-    if norm == "linf":
-        return torch.maximum(torch.minimum(delta, e), -e)
-    d_norm = delta.flatten(1).norm(p=2, dim=1)
-    factor = torch.where(d_norm > eps, eps / d_norm.clamp_min(1e-12), torch.ones_like(d_norm))
-    return delta * _view(factor, delta)
 
 
 def clip_to_bounds(x: Tensor, delta: Tensor, bounds: tuple[float, float]) -> Tensor:
@@ -104,7 +76,7 @@ def random_start(
         direction = torch.randn_like(x)
         radius = torch.rand(b, device=x.device, dtype=x.dtype)
     d_norm = direction.flatten(1).norm(p=2, dim=1).clamp_min(1e-12)
-    return direction * _view(radius * eps / d_norm, direction)
+    return direction * rows_view(radius * eps / d_norm, direction)
 
 
 def input_gradient(
@@ -112,7 +84,6 @@ def input_gradient(
 ) -> tuple[Tensor, Tensor]:
     """``(∇ₓ loss, logits)`` at ``x_adv``; the loss is summed so each sample gets its own gradient."""
     x_adv = x_adv.detach().requires_grad_(True)
-    logits = model(x_adv)
+    logits = model(x_adv).to(x_adv.dtype)  # the loss in the inputs' dtype under autocast
     objective = attack_loss(logits, y, target, loss).sum()
-    (grad,) = torch.autograd.grad(objective, x_adv)
-    return grad, logits.detach()
+    return precision.input_gradient(objective, x_adv), logits.detach()

@@ -22,8 +22,9 @@ get it wrong on its own:
 * the returned images are clipped to ``bounds`` unless the attack runs an authors'
   unclipped procedure (``valid_images`` False, see ``docs/attacks.md``);
 * success is *never* taken from the attack's own book-keeping: it is re-checked by a
-  fresh forward pass on exactly the returned inputs (``AttackResult.success``), and the
-  norm is measured on exactly those inputs;
+  fresh **fp32** forward pass (outside any autocast, TF32 off) on exactly the returned inputs
+  (``AttackResult.success``), whatever precision the search ran in, and the norm is measured on
+  exactly those inputs;
 * constructor arguments checked against the signature, and ``describe()``: every constructor
   parameter, read from the signature, for results.json (:mod:`robustlens.utils.parameters`).
 """
@@ -41,6 +42,8 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
+from robustlens.attacks.geometry import ROW_NORMS, row_norm
+from robustlens.attacks.precision import check_precision, fp32_pass, search_precision
 from robustlens.utils.parameters import Configurable
 
 Norm = Literal["linf", "l2", "l1", "scaled_l2", "none"]
@@ -104,18 +107,11 @@ class AttackResult:
 
 def perturbation_norm(delta: Tensor, norm: str) -> Tensor:
     """Per-sample norm of a batch of perturbations (``scaled_l2`` = L2/√n, Paper A)."""
-    flat = delta.flatten(1)
-    if norm == "linf":
-        return flat.abs().amax(dim=1)
-    if norm == "l2":
-        return flat.norm(p=2, dim=1)
-    if norm == "scaled_l2":
-        return flat.norm(p=2, dim=1) / math.sqrt(flat.shape[1])
-    if norm == "l1":
-        return flat.abs().sum(dim=1)
     if norm == "none":
         return torch.full((delta.shape[0],), float("nan"), device=delta.device, dtype=delta.dtype)
-    raise AttackInputError(f"unknown norm {norm!r}; valid norms: {', '.join(KNOWN_NORMS)}")
+    if norm not in ROW_NORMS:
+        raise AttackInputError(f"unknown norm {norm!r}; valid norms: {', '.join(KNOWN_NORMS)}")
+    return row_norm(delta, norm)
 
 
 @contextlib.contextmanager
@@ -242,27 +238,41 @@ class Attack(Configurable, abc.ABC):
         return None
 
     def __call__(
-        self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None = None, *, index: Tensor | None = None
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        target: Tensor | None = None,
+        *,
+        index: Tensor | None = None,
+        precision: str = "fp32",
     ) -> AttackResult:
         """Attack ``model`` at ``(x, y)``.
 
         ``index`` (dataset indices) lets random attacks draw per-sample numbers with
         :mod:`robustlens.utils.seeding`, so results do not depend on batching or DDP;
-        without it they draw from the global RNG.
+        without it they draw from the global RNG. ``precision`` (``fp32 | tf32 | bf16 | fp16``,
+        :mod:`robustlens.attacks.precision`) is the arithmetic of the search's passes only: the
+        verdict is always an fp32 pass, so a lower precision can weaken a search but never make a
+        sample count as broken that is not adversarial in fp32. Faithful procedures refuse it.
         """
         check_attack_inputs(x, y, bounds=self.bounds, eps=self._budget(), norm=self.norm)
         if self.targeted and target is None:
             raise AttackInputError(f"{type(self).__name__} is targeted: pass `target` (a class per sample)")
+        arithmetic = check_precision(precision, faithful=bool(getattr(self, "faithful", False)),
+                                     where=type(self).__name__)
         was_training = model.training
         model.eval()
         try:
-            with frozen_parameters(model), torch.enable_grad() if self.uses_gradients else contextlib.nullcontext():
+            gradients = torch.enable_grad() if self.uses_gradients else contextlib.nullcontext()
+            with frozen_parameters(model), gradients, search_precision(arithmetic, x.device.type):
                 x_adv, iterations, extra = self._perturb(model, x.detach(), y, target, index)
-            x_adv = x_adv.detach()
+            x_adv = x_adv.detach().to(x.dtype)
             if self.valid_images:
                 x_adv = x_adv.clamp(*self.bounds)
-            # the verdict and the size are taken on exactly the inputs returned
-            logits = predict(model, x_adv)
+            # the verdict and the size are taken on exactly the inputs returned, by an fp32 pass
+            with fp32_pass(x.device.type):
+                logits = predict(model, x_adv)
         finally:
             model.train(was_training)
         check_logits(logits)

@@ -36,11 +36,9 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from robustlens.attacks import _steps
+from robustlens.attacks import _steps, geometry, precision
 from robustlens.attacks.base import MinimalNormAttack
 
-_DUAL = {"linf": 1.0, "l2": 2.0}
-_P = {"linf": float("inf"), "l2": 2.0}
 #: the paper's initial step sizes: α₀ = 10 for L∞, 1 for L2
 _ALPHA_INIT = {"linf": 10.0, "l2": 1.0}
 
@@ -93,7 +91,6 @@ class FMN(MinimalNormAttack):
         self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, index: Tensor | None
     ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         b = x.shape[0]
-        p, dual = _P[self.norm], _DUAL[self.norm]
         lo, hi = self.bounds
         delta = torch.zeros_like(x)
         best_norm = torch.full((b,), math.inf, device=x.device, dtype=x.dtype)
@@ -101,42 +98,48 @@ class FMN(MinimalNormAttack):
         found = torch.zeros(b, dtype=torch.bool, device=x.device)
         eps = torch.full((b,), math.inf, device=x.device, dtype=x.dtype)
         # largest perturbation the valid range allows: caps ε so it never grows without bound
-        worst = torch.maximum(x - lo, hi - x).flatten(1).norm(p=p, dim=1)
+        worst = geometry.row_norm(torch.maximum(x - lo, hi - x), self.norm)
+        # Under a lower search precision (robustlens.attacks.precision) the gradient comes from the
+        # low-precision pass, but whether an iterate is adversarial (which drives ε and the best point)
+        # is decided by an fp32 forward pass: a minimal-norm point sits on the boundary, and on bf16's
+        # boundary it is on fp32's wrong side about half the time (docs/precision.md)
+        lowered = precision.lowered()
         for i in range(self.steps):
-            cosine = (1 + math.cos(math.pi * i / self.steps)) / 2
-            alpha = self.alpha_final + (self.alpha_init - self.alpha_final) * cosine
-            gamma = self.gamma_final + (self.gamma_init - self.gamma_final) * cosine
+            alpha = geometry.cosine(i, self.steps, self.alpha_init, self.alpha_final)
+            gamma = geometry.cosine(i, self.steps, self.gamma_init, self.gamma_final)
 
             x_cur = (x + delta).detach().requires_grad_(True)
-            logits = model(x_cur)
+            logits = model(x_cur).to(x.dtype)  # the loss in the inputs' dtype under autocast
             ref = target if target is not None else y
-            m = _steps.margin(logits, ref)
+            m = geometry.margin(logits, ref)
             loss = m if target is not None else -m  # > 0 ⇔ adversarial
-            (grad,) = torch.autograd.grad(loss.sum(), x_cur)
+            grad = precision.input_gradient(loss.sum(), x_cur)
             loss = loss.detach()
-            d_norm = delta.flatten(1).norm(p=p, dim=1)
+            if lowered:  # which side of fp32's boundary the iterate is on: an fp32 pass decides
+                with torch.no_grad(), precision.fp32_pass(x.device.type):
+                    logits = model(x_cur)
+                m = geometry.margin(logits, ref)
+                loss = m if target is not None else -m
+            d_norm = geometry.row_norm(delta, self.norm)
 
             is_adv = _steps.is_adversarial(logits.detach(), y, target)
             better = is_adv & (d_norm < best_norm)
             best_norm = torch.where(better, d_norm, best_norm)
-            best_adv = torch.where(_steps._view(better, x), x_cur.detach(), best_adv)
+            best_adv = torch.where(geometry.rows_view(better, x), x_cur.detach(), best_adv)
             found |= is_adv
 
-            g_dual = grad.flatten(1).norm(p=dual, dim=1).clamp_min(1e-12)
-            # overshoot the first-order boundary estimate by (1+γ): without it an iterate that
-            # lands exactly on the boundary (a logit tie, common for piecewise-linear nets) is
-            # not adversarial, re-estimates the same ε and never crosses (deviation from the paper)
-            boundary = (d_norm + loss.abs() / g_dual) * (1 + gamma)
-            eps = torch.where(
-                is_adv,
-                torch.minimum(eps * (1 - gamma), best_norm),
-                torch.where(found, eps * (1 + gamma), boundary),
+            # the boundary estimate is overshot by (1+γ) (a deviation from the paper: see geometry)
+            boundary = geometry.boundary_radius(
+                d_norm, loss, geometry.dual_norm(grad, self.norm), gamma, tiny=_steps.TINY
             )
+            eps = geometry.adapt_radius(eps, is_adv, found, best_norm, boundary, gamma)
             eps = torch.minimum(eps, worst)
 
-            delta = delta + alpha * _steps.ascent_direction(grad, "l2")
-            delta = _steps.clip_to_bounds(x, _steps.project(delta, eps, self.norm), self.bounds)
+            delta = delta + alpha * geometry.unit_direction(grad, "l2", tiny=_steps.TINY)
+            delta = _steps.clip_to_bounds(
+                x, geometry.project(delta, eps, self.norm, tiny=_steps.TINY), self.bounds
+            )
 
-        x_adv = torch.where(_steps._view(found, x), best_adv, x + delta)
+        x_adv = torch.where(geometry.rows_view(found, x), best_adv, x + delta)
         iterations = torch.full((b,), self.steps, dtype=torch.long, device=x.device)
         return x_adv.detach(), iterations, {}

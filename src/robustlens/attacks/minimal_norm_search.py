@@ -30,41 +30,11 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from robustlens.attacks.paper_a_search import Objective, SearchNorm, SearchResult, search_norm
+from robustlens.attacks import geometry, precision
+from robustlens.attacks.paper_a_search import TINY, Objective, SearchNorm, SearchResult
 
 #: (step, steps, still-searching samples) -> None; called once per step (progress display)
 StepHook = Callable[[int, int, int], None]
-
-
-def _dual_norm(g: Tensor, norm: str) -> Tensor:
-    """The dual norm of the search norm, per row (what a first-order boundary distance divides by)."""
-    flat = g.flatten(1)
-    if norm == "linf":
-        return flat.abs().sum(dim=1)
-    if norm == "l2":
-        return flat.norm(dim=1)
-    return flat.norm(dim=1) * math.sqrt(flat.shape[1])  # dual of ‖·‖₂/√n is √n·‖·‖₂
-
-
-def _unit_direction(g: Tensor, norm: str) -> Tensor:
-    """``g`` scaled to norm 1 in the search norm (L∞: its sign)."""
-    if norm == "linf":
-        return g.sign()
-    view = (-1,) + (1,) * (g.ndim - 1)
-    return g / search_norm(g, norm).clamp_min(1e-30).view(view)
-
-
-def _project(delta: Tensor, eps: Tensor, norm: str) -> Tensor:
-    view = (-1,) + (1,) * (delta.ndim - 1)
-    if norm == "linf":
-        r = eps.view(view)
-        return torch.maximum(torch.minimum(delta, r), -r)
-    n = search_norm(delta, norm)
-    return delta * torch.where(n > eps, eps / n.clamp_min(1e-30), torch.ones_like(n)).view(view)
-
-
-def _cosine(i: int, steps: int, first: float, last: float) -> float:
-    return last + (first - last) * (1 + math.cos(math.pi * i / steps)) / 2
 
 
 def minimal_norm_search(
@@ -113,31 +83,34 @@ def minimal_norm_search(
     best_norm = torch.full((b,), math.inf, device=dev, dtype=dt)
     eps = torch.full((b,), float(rho_max), device=dev, dtype=dt)
     found = torch.zeros(b, dtype=torch.bool, device=dev)
+    lowered = precision.lowered()  # a lower search precision: see below and docs/precision.md
     for i in range(steps):
-        alpha = _cosine(i, steps, alpha_init, alpha_final)
-        gamma = _cosine(i, steps, gamma_init, gamma_final)
+        alpha = geometry.cosine(i, steps, alpha_init, alpha_final)
+        gamma = geometry.cosine(i, steps, gamma_init, gamma_final)
         points = (start + delta).requires_grad_(True)
         with torch.enable_grad():
             loss = objective(points, rows)
-            (grad,) = torch.autograd.grad(loss.sum(), points)
+            grad = precision.input_gradient(loss.sum(), points)
         loss, grad = loss.detach().to(dt), grad.detach().to(dt)
-        d_norm = search_norm(delta, norm)
+        if lowered:  # the boundary is fp32's: the objective's value and sign from an fp32 pass
+            with torch.no_grad(), precision.fp32_pass(dev.type):
+                loss = objective(points.detach(), rows).to(dt)
+        d_norm = geometry.row_norm(delta, norm)
         adv = loss > 0
         better = adv & (d_norm < best_norm)
         best_norm = torch.where(better, d_norm, best_norm)
         best = torch.where(better.view(view), delta, best)
         found |= adv
-        boundary = (d_norm + loss.abs() / _dual_norm(grad, norm).clamp_min(1e-30)) * (1 + gamma)
-        eps = torch.where(
-            adv, torch.minimum(eps * (1 - gamma), best_norm), torch.where(found, eps * (1 + gamma), boundary)
-        ).clamp(max=rho_max)
-        delta = _project(delta + alpha * eps.view(view) * _unit_direction(grad, norm), eps, norm)
-        if on_step is not None:
+        boundary = geometry.boundary_radius(d_norm, loss, geometry.dual_norm(grad, norm), gamma, tiny=TINY)
+        eps = geometry.adapt_radius(eps, adv, found, best_norm, boundary, gamma).clamp(max=rho_max)
+        step = alpha * eps.view(view) * geometry.unit_direction(grad, norm, tiny=TINY)
+        delta = geometry.project(delta + step, eps, norm, tiny=TINY)
+        if on_step is not None:  # progress figures only when someone shows them (a host read)
             on_step(i + 1, steps, int((~found).sum()))
     out = torch.where(found.view(view), best, delta)
     return SearchResult(
         delta=out,
         found=found,
-        norm=search_norm(out, norm),
+        norm=geometry.row_norm(out, norm),
         grad_evals=torch.full((b,), steps, dtype=torch.long, device=dev),
     )

@@ -37,13 +37,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import torch
 from torch import Tensor
 
-from robustlens.utils.progress import report_progress
+from robustlens.attacks import precision
+from robustlens.attacks.geometry import project, rows_view
+from robustlens.attacks.geometry import row_norm as search_norm
+from robustlens.utils.progress import report_progress, reporting
 from robustlens.utils.seeding import per_sample_rand, per_sample_randn, stream_id
 
 SearchNorm = Literal["scaled_l2", "l2", "linf"]
@@ -55,6 +58,10 @@ Objective = Callable[[Tensor, Tensor], Tensor]
 
 #: relative margin by which a 'min' run must beat the best norm (non-faithful mode)
 TIE_RTOL = 1e-5
+#: the floor of a norm that divides in the latent searches (see ``geometry``)
+TINY = 1e-30
+
+__all__ = ["SearchResult", "misclassification_loss", "random_start_draws", "search", "search_norm"]
 
 
 @dataclass
@@ -73,18 +80,6 @@ class SearchResult:
     found: Tensor
     norm: Tensor
     grad_evals: Tensor
-
-
-def search_norm(v: Tensor, norm: str) -> Tensor:
-    """Per-row norm of ``v`` [B, ...] in the search norm (scaled L2 = ‖v‖₂/√n)."""
-    flat = v.flatten(1)
-    if norm == "linf":
-        return flat.abs().amax(dim=1)
-    if norm == "l2":
-        return flat.norm(dim=1)
-    if norm == "scaled_l2":
-        return flat.norm(dim=1) / math.sqrt(flat.shape[1])
-    raise ValueError(f"unknown search norm {norm!r}; use 'scaled_l2', 'l2' or 'linf'")
 
 
 def misclassification_loss(logits: Tensor, y: Tensor) -> Tensor:
@@ -127,18 +122,6 @@ def random_start_draws(
     return noise, radius
 
 
-def _project(p: Tensor, rho: Tensor, norm: str) -> Tensor:
-    """Project each row of ``p`` onto its own ``ρ`` ball (only rows outside are changed)."""
-    view = (-1,) + (1,) * (p.ndim - 1)
-    if norm == "linf":
-        r = rho.view(view)
-        return torch.maximum(torch.minimum(p, r), -r)
-    n = search_norm(p, norm)
-    outside = n > rho
-    scale = torch.where(outside, rho / n.clamp_min(1e-30), torch.ones_like(n))
-    return p * scale.view(view)
-
-
 def search(
     objective: Objective,
     start: Tensor,
@@ -157,12 +140,17 @@ def search(
     faithful: bool = False,
     bounds: tuple[float, float] | None = None,
     draws: tuple[Tensor, Tensor] | None = None,
+    check_every: int = 4,
 ) -> SearchResult:
     """Run A.4's search from every row of ``start`` [B, ...]; see the module docstring.
 
-    One iteration of the loop below is one objective+gradient evaluation of every sample that
-    is still searching: the samples that begin a run draw their start, all active samples are
-    evaluated, the unsuccessful ones step and project, and the runs that ended are booked.
+    One iteration of the loop below is one objective+gradient evaluation of the working set:
+    the samples that begin a run draw their start, all are evaluated, the unsuccessful ones
+    step and project, and the runs that ended are booked; every update is a fixed-shape
+    ``torch.where`` on the device, so a sample that finished is evaluated but changes nothing
+    (and is not counted). Every ``check_every`` iterations the host reads which samples still
+    search (the loop's only synchronisation) and the working set shrinks to them. A sample's
+    result does not depend on ``check_every`` (tested against ``check_every=1``).
 
     Args:
         objective: ``(points, rows) -> L``; ``L > 0`` means misclassified. Must be
@@ -174,8 +162,11 @@ def search(
         faithful: reproduce the authors' code exactly (no clipping, no early stop at ρ=0).
         bounds: valid range of ``start + p`` (image space); used only when not ``faithful``.
         draws: precomputed :func:`random_start_draws` (tests, reference comparisons).
+        check_every: iterations between two host reads of which samples still search.
     """
     _check_arguments(mode, norm, rho, steps, restarts)
+    if check_every < 1:
+        raise ValueError(f"check_every must be >= 1, got {check_every}")
     start = start.detach()
     if random_start and draws is None:
         draws = random_start_draws(
@@ -200,25 +191,27 @@ def search(
         clip=bounds if (bounds is not None and not faithful) else None,
     )
     state = _SearchState.initial(start, rho)
+    live = torch.arange(start.shape[0], device=start.device)  # the batch rows of the working set
+    work, start_w = state, start
+    if reporting():
+        report_progress("restart", step=1, total=restarts, remaining=start.shape[0])
+    iteration = 0
     while True:
-        active = (~state.finished).nonzero().squeeze(1)
-        if active.numel() == 0:
+        _iterate(work, live, start_w, draws if random_start else None, objective, rules)
+        iteration += 1
+        if iteration % check_every:
+            continue
+        keep = (~work.finished).nonzero().squeeze(1)  # the loop's one host read
+        if keep.numel() == 0:
             break
-        # the slowest sample's restart and how many still search (shown during an evaluation)
-        report_progress("restart", step=int(state.run[active].min()) + 1, total=restarts, remaining=int(active.numel()))
-        _begin_runs(state, active[state.t[active] == 0], start, draws if random_start else None, rules)
-        loss, grad = _value_and_grad(objective, start, state.p, active)
-        state.grad_evals[active] += 1
-        success = loss > 0
-        direction, zero = _ascent_direction(grad, norm)
-        stepping = ~success & ~zero
-        srows = active[stepping]
-        if srows.numel():
-            _step(state, srows, direction[stepping], start, rules)
-        ending = success | zero
-        ending[stepping] = state.t[srows] >= steps
-        if ending.any():
-            _end_runs(state, active[ending], success[ending], rules)
+        if keep.numel() < live.numel():
+            if work is not state:
+                state.store(live, work)
+            work, live, start_w = work.take(keep), live[keep], start_w[keep]
+        if reporting():  # the slowest sample's restart and how many still search
+            report_progress("restart", step=int(work.run.min()) + 1, total=restarts, remaining=int(keep.numel()))
+    if work is not state:
+        state.store(live, work)
     return state.result(norm)
 
 
@@ -290,57 +283,74 @@ class _SearchState:
             grad_evals=counts(),
         )
 
+    def take(self, rows: Tensor) -> _SearchState:
+        """The state of ``rows`` only (a new, smaller working set)."""
+        return _SearchState(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+
+    def store(self, rows: Tensor, part: _SearchState) -> None:
+        """Write the working set ``part`` back into ``rows`` of this state."""
+        for f in fields(self):
+            getattr(self, f.name)[rows] = getattr(part, f.name)
+
     def result(self, norm: str) -> SearchResult:
         """The best successful perturbation, else the first run's final one."""
-        delta = torch.where(self.found.view(_rows_view(self.p)), self.best, self.first_final)
+        delta = torch.where(rows_view(self.found, self.p), self.best, self.first_final)
         return SearchResult(
             delta=delta, found=self.found, norm=search_norm(delta, norm), grad_evals=self.grad_evals
         )
 
 
-def _rows_view(x: Tensor) -> tuple[int, ...]:
-    """The shape that broadcasts a per-row vector over a tensor shaped like ``x``."""
-    return (-1,) + (1,) * (x.ndim - 1)
+def _clip(start: Tensor, p: Tensor, rules: _Rules) -> Tensor:
+    """``p`` such that ``start + p`` lies in the valid range (non-faithful image-space search)."""
+    return p if rules.clip is None else (start + p).clamp(*rules.clip) - start
 
 
-def _clip_rows(state: _SearchState, rows: Tensor, start: Tensor, rules: _Rules) -> None:
-    """Keep ``start + p`` of ``rows`` inside the valid range (non-faithful image-space search)."""
-    if rules.clip is not None:
-        state.p[rows] = (start[rows] + state.p[rows]).clamp(*rules.clip) - start[rows]
-
-
-def _begin_runs(
-    state: _SearchState,
-    fresh: Tensor,
+def _iterate(
+    work: _SearchState,
+    live: Tensor,
     start: Tensor,
     draws: tuple[Tensor, Tensor] | None,
+    objective: Objective,
     rules: _Rules,
 ) -> None:
-    """Rows that begin a run draw their start, scaled by their current radius (0 without draws)."""
-    if not fresh.numel():
-        return
-    view = _rows_view(start)
-    if draws is not None:
-        noise, radius = draws
-        r = state.run[fresh]
-        u = noise[fresh, r]
-        rad = radius[fresh, r] * state.rho_cur[fresh]
-        if rules.norm == "linf":
-            state.p[fresh] = (2 * u - 1) * rad.view(view)
-        else:
-            state.p[fresh] = u / search_norm(u, rules.norm).clamp_min(1e-30).view(view) * rad.view(view)
-    else:
-        state.p[fresh] = 0
-    _clip_rows(state, fresh, start, rules)
+    """One objective+gradient evaluation of the working set ``work`` (batch rows ``live``), every
+    update masked to the samples still searching: begin runs, evaluate, step, book ended runs."""
+    searching = ~work.finished
+    fresh = searching & (work.t == 0)
+    work.p = torch.where(rows_view(fresh, work.p), _clip(start, _run_starts(work, live, draws, rules), rules), work.p)
+    loss, grad = _value_and_grad(objective, start, work.p, live)
+    work.grad_evals = work.grad_evals + searching.long()
+    success = loss > 0
+    direction, zero = _ascent_direction(grad, rules.norm)
+    stepping = searching & ~success & ~zero
+    step = rows_view(work.rho_cur, direction) * rules.rel_step * direction
+    moved = _clip(start, project(work.p + step, work.rho_cur, rules.norm, tiny=TINY), rules)
+    work.p = torch.where(rows_view(stepping, work.p), moved, work.p)
+    work.t = work.t + stepping.long()
+    ending = searching & (success | zero | (stepping & (work.t >= rules.steps)))
+    _end_runs(work, ending, ending & success, rules)
 
 
-def _value_and_grad(objective: Objective, start: Tensor, p: Tensor, active: Tensor) -> tuple[Tensor, Tensor]:
-    """The objective and its gradient at ``start + p`` of the ``active`` rows (one batched pass)."""
-    points = (start[active] + p[active]).requires_grad_(True)
+def _run_starts(work: _SearchState, live: Tensor, draws: tuple[Tensor, Tensor] | None, rules: _Rules) -> Tensor:
+    """Every row's start for its current run, scaled by its current radius (0 without draws)."""
+    if draws is None:
+        return torch.zeros_like(work.p)
+    noise, radius = draws
+    r = work.run.clamp(max=rules.restarts - 1)  # finished rows may be past their last run
+    u = noise[live, r]
+    rad = rows_view(radius[live, r] * work.rho_cur, u)
+    if rules.norm == "linf":
+        return (2 * u - 1) * rad
+    return u / rows_view(search_norm(u, rules.norm).clamp_min(TINY), u) * rad
+
+
+def _value_and_grad(objective: Objective, start: Tensor, p: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+    """The objective and its gradient at ``start + p`` (one batched pass; ``rows``: batch positions)."""
+    points = (start + p).requires_grad_(True)
     with torch.enable_grad():
-        loss = objective(points, active)
-        (grad,) = torch.autograd.grad(loss.sum(), points)
-    return loss.detach(), grad.detach()
+        loss = objective(points, rows)
+        grad = precision.input_gradient(loss.sum(), points)
+    return loss.detach().to(p.dtype), grad.detach().to(p.dtype)
 
 
 def _ascent_direction(grad: Tensor, norm: str) -> tuple[Tensor, Tensor]:
@@ -348,48 +358,36 @@ def _ascent_direction(grad: Tensor, norm: str) -> tuple[Tensor, Tensor]:
     if norm == "linf":
         return grad.sign(), grad.flatten(1).abs().amax(dim=1) == 0
     gn = search_norm(grad, norm)
-    return grad / gn.clamp_min(1e-30).view(_rows_view(grad)), gn == 0
+    return grad / rows_view(gn.clamp_min(TINY), grad), gn == 0
 
 
-def _step(state: _SearchState, rows: Tensor, direction: Tensor, start: Tensor, rules: _Rules) -> None:
-    """One step ``ρ_cur · s · direction`` of ``rows``, projected onto their ball (and clipped)."""
-    step = state.rho_cur[rows].view(_rows_view(direction)) * rules.rel_step * direction
-    state.p[rows] = _project(state.p[rows] + step, state.rho_cur[rows], rules.norm)
-    _clip_rows(state, rows, start, rules)
-    state.t[rows] += 1
+def _end_runs(work: _SearchState, ending: Tensor, won: Tensor, rules: _Rules) -> None:
+    """Book-keeping of the rows whose run ends (``ending``; ``won``: they reached L > 0)."""
+    view = rows_view(ending, work.p)
+    work.first_final = torch.where(view & rows_view(work.run == 0, work.p), work.p, work.first_final)
+    size = search_norm(work.p, rules.norm)
+    if rules.mode == "any":
+        kept = won
+        work.finished = work.finished | won
+    else:
+        kept = _smaller(work, won, size, rules.faithful)
+        work.rho_cur = torch.where(kept, size, work.rho_cur)
+        if not rules.faithful:  # a radius of 0: nothing smaller exists
+            work.finished = work.finished | (kept & (size <= 0))
+    work.best = torch.where(rows_view(kept, work.p), work.p, work.best)
+    work.best_norm = torch.where(kept, size, work.best_norm)
+    work.found = work.found | won
+    work.run = work.run + ending.long()
+    work.t = torch.where(ending, torch.zeros_like(work.t), work.t)
+    work.finished = work.finished | (ending & (work.run >= rules.restarts))
 
 
-def _end_runs(state: _SearchState, rows: Tensor, success: Tensor, rules: _Rules) -> None:
-    """Book-keeping when the runs of ``rows`` end (``success``: they reached L > 0)."""
-    pr = state.p[rows]
-    first = state.run[rows] == 0
-    state.first_final[rows[first]] = pr[first]
-    if success.any():
-        srows, sp = rows[success], pr[success]
-        sn = search_norm(sp, rules.norm)
-        if rules.mode == "any":
-            state.best[srows], state.best_norm[srows] = sp, sn
-            state.found[srows] = True
-            state.finished[srows] = True
-        else:
-            _keep_if_smaller(state, srows, sp, sn, rules.faithful)
-    state.run[rows] += 1
-    state.t[rows] = 0
-    state.finished[rows[state.run[rows] >= rules.restarts]] = True
-
-
-def _keep_if_smaller(state: _SearchState, srows: Tensor, sp: Tensor, sn: Tensor, faithful: bool) -> None:
-    """'min': a successful run replaces the best point when smaller, and ρ_cur shrinks to its norm.
+def _smaller(work: _SearchState, won: Tensor, size: Tensor, faithful: bool) -> Tensor:
+    """'min': which successful runs replace the best point (then ρ_cur shrinks to their norm).
 
     faithful: the authors' strict '<'. Default: a run that ends on the ρ_cur sphere ties with the
     best norm up to rounding, and which of the two equally small points is kept would then depend
-    on batch-size-dependent rounding; demand a real gain (``TIE_RTOL``), and stop a sample whose
-    radius reached 0 (nothing smaller exists).
+    on batch-size-dependent rounding; demand a real gain (``TIE_RTOL``).
     """
-    bound = state.best_norm[srows] if faithful else state.best_norm[srows] * (1 - TIE_RTOL)
-    better = sn < bound
-    brow = srows[better]
-    state.best[brow], state.best_norm[brow], state.rho_cur[brow] = sp[better], sn[better], sn[better]
-    state.found[srows] = True
-    if not faithful:
-        state.finished[brow[sn[better] <= 0]] = True
+    bound = work.best_norm if faithful else work.best_norm * (1 - TIE_RTOL)
+    return won & (size < bound)

@@ -24,7 +24,7 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from robustlens.attacks import _steps
+from robustlens.attacks import _steps, geometry, precision
 from robustlens.attacks.base import BoundedAttack, predict
 
 
@@ -53,6 +53,9 @@ class PGD(BoundedAttack):
         early_stop: drop samples from the active set as soon as they are adversarial.
         seed: seed of the per-sample random starts (used when the caller passes ``index``).
         bounds: valid input range.
+        check_every: with ``early_stop``, how many steps run between two host reads of which
+            samples still search (a broken sample is frozen on the device in between; the result
+            does not depend on it, only the work spent on broken samples does).
     """
 
     name = "pgd"
@@ -70,6 +73,7 @@ class PGD(BoundedAttack):
         early_stop: bool = True,
         seed: int = 0,
         bounds: tuple[float, float] = (0.0, 1.0),
+        check_every: Annotated[int, Field(ge=1)] = 4,
     ):
         super().__init__(norm=norm, bounds=bounds, targeted=targeted)
         self.eps = float(eps)
@@ -80,6 +84,7 @@ class PGD(BoundedAttack):
         self.loss = loss
         self.early_stop = bool(early_stop)
         self.seed = int(seed)
+        self.check_every = int(check_every)
 
     def _perturb(
         self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, index: Tensor | None
@@ -124,38 +129,61 @@ class PGD(BoundedAttack):
             cur = x + _steps.clip_to_bounds(x, delta, self.bounds)
         else:
             cur = x.clone()
-        live: Tensor | None = None  # None: every sample is live (no gathers needed)
-        for _ in range(self.steps):
-            xl = cur if live is None else cur[live]
-            x0 = x if live is None else x[live]
-            yl = y if live is None else y[live]
-            tl = target if (live is None or target is None) else target[live]
-            grad, logits = _steps.input_gradient(model, xl, yl, tl, self.loss)
-            if live is None:
-                its += 1
-            else:
-                its[live] += 1
-            if self.early_stop:
-                adv = _steps.is_adversarial(logits, yl, tl)
-                if adv.any():
-                    ids = torch.arange(n, device=x.device) if live is None else live
-                    found[ids[adv]] = True
-                    keep = ~adv
-                    live, xl, x0, grad = ids[keep], xl[keep], x0[keep], grad[keep]
-                    if live.numel() == 0:
-                        break
-            step = xl + self.step_size * _steps.ascent_direction(grad, self.norm)
-            delta = _steps.clip_to_bounds(x0, _steps.project(step - x0, self.eps, self.norm), self.bounds)
-            if live is None:
-                cur = x0 + delta
-            else:
-                cur[live] = x0 + delta
+        # fixed-shape steps on a working set (rows ``live`` of the batch; None: all rows): a sample
+        # found adversarial is frozen by torch.where, and only every ``check_every`` steps the host
+        # reads which samples still search and the working set shrinks to them (one sync per k steps)
+        # Under a lower search precision (robustlens.attacks.precision) the gradient pass's verdict
+        # may be one that fp32 does not share: every check re-decides ``found`` by an fp32 pass on
+        # the current points, and a sample whose freeze fp32 refuted ("doubted") is no longer frozen
+        # by the low-precision verdict, only by the fp32 one at the next check.
+        lowered = self.early_stop and precision.lowered()
+        live: Tensor | None = None
+        x0, yl, tl, cur_l, found_l, its_l = x, y, target, cur, found, its
+        doubt_l = torch.zeros_like(found)
+        for step in range(self.steps):
+            grad, logits = _steps.input_gradient(model, cur_l, yl, tl, self.loss)
+            moved = cur_l + self.step_size * geometry.unit_direction(grad, self.norm, tiny=_steps.TINY)
+            delta = _steps.clip_to_bounds(x0, geometry.project(moved - x0, self.eps, self.norm, tiny=_steps.TINY),
+                                          self.bounds)
+            if not self.early_stop:  # Madry's fixed steps: every sample takes every step
+                its_l, cur_l = its_l + 1, x0 + delta
+                continue
+            its_l = its_l + (~found_l).long()
+            found_l = found_l | (_steps.is_adversarial(logits, yl, tl) & ~doubt_l)
+            cur_l = torch.where(geometry.rows_view(found_l, cur_l), cur_l, x0 + delta)
+            if self.early_stop and (step + 1) % self.check_every == 0 and step + 1 < self.steps:
+                if lowered:
+                    fp32_adv = _fp32_adversarial(model, cur_l, yl, tl)
+                    doubt_l, found_l = doubt_l | (found_l & ~fp32_adv), fp32_adv
+                _store(live, (cur, cur_l), (found, found_l), (its, its_l))
+                keep = (~found_l).nonzero().squeeze(1)  # the loop's one host read
+                if keep.numel() == 0:
+                    break
+                live = keep if live is None else live[keep]
+                x0, yl, cur_l, found_l, its_l = x0[keep], yl[keep], cur_l[keep], found_l[keep], its_l[keep]
+                doubt_l = doubt_l[keep]
+                tl = tl[keep] if tl is not None else None
+        _store(live, (cur, cur_l), (found, found_l), (its, its_l))
+        if lowered:
+            found.copy_(_fp32_adversarial(model, cur, y, target))
         if check_end:
-            # which samples still need a restart: test the final points of the live ones
-            ids = torch.arange(n, device=x.device) if live is None else live
+            # which samples still need a restart: test the final points of those not found
+            ids = (~found).nonzero().squeeze(1)
             if ids.numel():
-                logits = predict(model, cur[ids])
-                yl = y[ids]
-                tl = target[ids] if target is not None else None
-                found[ids] = _steps.is_adversarial(logits, yl, tl)
+                found[ids] = _fp32_adversarial(model, cur[ids], y[ids], target[ids] if target is not None else None)
         return cur, found, its
+
+
+def _fp32_adversarial(model: nn.Module, cur: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
+    """Whether each point is adversarial by an fp32 pass (the base class's verdict)."""
+    with precision.fp32_pass(cur.device.type):
+        return _steps.is_adversarial(predict(model, cur), y, target)
+
+
+def _store(live: Tensor | None, *pairs: tuple[Tensor, Tensor]) -> None:
+    """Write each working-set tensor into its batch tensor (rows ``live``; None: all rows), in place."""
+    for full, part in pairs:
+        if live is None:
+            full.copy_(part)
+        else:
+            full[live] = part

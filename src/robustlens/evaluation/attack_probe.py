@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from robustlens.attacks.base import Attack, AttackResult, BoundedAttack, predict
 from robustlens.attacks.faithful import faithful_procedure
+from robustlens.attacks.precision import Precision, check_precision
 from robustlens.attacks.targets import given_target, random_target
 from robustlens.evaluation.probe import Batch, Probe, ProbeContext
 from robustlens.metrics.base import ProbeMetric, ProbeOutput
@@ -54,6 +55,8 @@ class AttackProbe(Probe):
         keep_inputs: keep the adversarial inputs in the output (also done when a metric needs them).
         metrics: the probe's metrics by name (``out_of_range_fraction`` is added for
             attacks with an authors' mode).
+        precision: the arithmetic of the attack's search (``fp32 | tf32 | bf16 | fp16``; default:
+            ``evaluation.precision``); verdicts are fp32 whatever it is (``docs/precision.md``).
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class AttackProbe(Probe):
         target_class: int | None = None,
         keep_inputs: bool = False,
         metrics: dict[str, ProbeMetric | None] | None = None,
+        precision: Precision | None = None,
     ):
         super().__init__(metrics)
         if target_mode not in TARGET_MODES:
@@ -79,10 +83,15 @@ class AttackProbe(Probe):
         self.target_mode = target_mode
         self.target_class = target_class
         self.keep_inputs = keep_inputs
+        self.precision = check_precision(precision, faithful=self.faithful_search) if precision else None
         #: whether the returned images' range is recorded (attacks with an authors' mode)
         self.records_range = faithful_procedure(attack) is not None
         if self.records_range and "out_of_range_fraction" not in self.metrics:
             self.metrics["out_of_range_fraction"] = OutOfRangeFraction()
+
+    @property
+    def faithful_search(self) -> bool:
+        return bool(getattr(self.attack, "faithful", False))
 
     @property
     def in_worst_case(self) -> bool:
@@ -90,7 +99,7 @@ class AttackProbe(Probe):
         return isinstance(self.attack, BoundedAttack)
 
     def _describe_extra(self) -> dict[str, Any]:
-        return {"in_worst_case": self.in_worst_case}
+        return {**super()._describe_extra(), "in_worst_case": self.in_worst_case}
 
     def _wants_inputs(self) -> bool:
         return self.keep_inputs or self.metrics_need_inputs
@@ -114,7 +123,7 @@ class AttackProbe(Probe):
             elif self.target_mode == "random":
                 target = random_target(y, num_classes, index=index, seed=context.seed,
                                        stream=f"target/{self.name}")
-            res = self.attack(model, x, y, target, index=index)
+            res = self.attack(model, x, y, target, index=index, precision=self.search_precision)
             success = res.success
             if target is not None:
                 same = target.eq(y)
@@ -156,7 +165,7 @@ class AttackProbe(Probe):
             if rows.numel() == 0:
                 continue
             tgt = torch.full((rows.numel(),), t, dtype=torch.long, device=x.device)
-            res = self.attack(model, x[rows], y[rows], tgt, index=index[rows])
+            res = self.attack(model, x[rows], y[rows], tgt, index=index[rows], precision=self.search_precision)
             hit[rows, t] = res.success
             iterations[rows] += res.iterations
             if chosen is None:  # a result-shaped container for the whole batch

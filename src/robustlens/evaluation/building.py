@@ -14,6 +14,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from robustlens.attacks.precision import PrecisionError
 from robustlens.config.errors import ConfigError
 from robustlens.evaluation.probe import Probe
 from robustlens.metrics.intervals import DEFAULT_LEVEL, DEFAULT_RESAMPLES, IntervalOptions
@@ -24,7 +25,8 @@ class ProbeConfigError(ConfigError):
 
 
 def build_probes(cfg: DictConfig, num_classes: int) -> dict[str, Probe]:
-    """Instantiate ``evaluation.probes`` and give each probe the default metrics it lacks.
+    """Instantiate ``evaluation.probes``, give each probe the default metrics it lacks and the
+    evaluation's ``precision`` unless it sets its own (a faithful probe refuses all but fp32).
 
     Args:
         cfg: the composed job config.
@@ -51,6 +53,13 @@ def build_probes(cfg: DictConfig, num_classes: int) -> dict[str, Probe]:
         for metric in metrics.values():
             metric.set_interval_options(intervals)
         probe = instantiate(plain, metrics=metrics)
+        try:
+            probe.use_precision(evaluation.get("precision") or "fp32")
+        except PrecisionError as err:
+            raise ProbeConfigError(
+                f"evaluation.probes.{name}: {err} (`evaluation.probes.{name}.precision=fp32` keeps this probe "
+                "in fp32 while the others use evaluation.precision)"
+            ) from None
         probe.set_memory_budget(evaluation.get("memory_budget_mb"))  # latent probes: chunks that fit it
         probes[str(name)] = probe
     return probes

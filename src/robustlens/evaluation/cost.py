@@ -34,11 +34,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 from torchmetrics import Metric
+
+if TYPE_CHECKING:
+    from robustlens.evaluation.probe import Probe
 
 #: the numbers of a probe's cost, stored as ``<probe>/cost/<field>`` (``docs/metrics.md``)
 COST_FIELDS: tuple[str, ...] = (
@@ -245,13 +248,10 @@ class CostState(Metric):
 # ------------------------------------------------------------------------ the probe's record
 
 
-def precision_of(probe: nn.Module) -> str:
-    """The numeric precision a probe runs in: its own ``precision`` attribute, its attack's, else fp32."""
-    for owner in (probe, getattr(probe, "attack", None)):
-        value = getattr(owner, "precision", None) if owner is not None else None
-        if isinstance(value, str) and value:
-            return _PRECISION_NAMES.get(value.lower(), value)
-    return "fp32"
+def precision_of(probe: Probe) -> str:
+    """The numeric precision a probe's searches run in (``Probe.search_precision``), by its short name."""
+    value = probe.search_precision
+    return _PRECISION_NAMES.get(value.lower(), value)
 
 
 def device_name(device: torch.device) -> str:

@@ -216,9 +216,10 @@ class LatentProbe(Probe):
         return {k: v[: self.max_images].detach().cpu() for k, v in images.items()} if self.max_images else {}
 
     def _describe_extra(self) -> dict[str, Any]:
+        extra = super()._describe_extra()
         if self.source != "reconstruction":
-            return {}
-        return {"images": "test" if self.train_images is None else "train (same class and rank)"}
+            return extra
+        return {**extra, "images": "test" if self.train_images is None else "train (same class and rank)"}
 
 
 

@@ -18,8 +18,10 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
+from robustlens.attacks.geometry import margin
 from robustlens.attacks.minimal_norm_search import minimal_norm_search
 from robustlens.attacks.paper_a_search import SearchResult, misclassification_loss, search
+from robustlens.attacks.precision import check_precision, fp32_pass, search_precision
 from robustlens.data.training_images import SameRankTrainingImages
 from robustlens.evaluation.latent_probe_base import LatentProbe, Source, clean_decision, evaluating
 from robustlens.evaluation.probe import Batch, ProbeContext
@@ -130,12 +132,12 @@ class LatentAdversarialProbe(LatentProbe):
         faithful: reproduce the authors' search exactly (see :mod:`robustlens.attacks.paper_a_search`).
         min_search: ``fmn`` (default unless faithful) or ``paper_a`` for ``mode='min'``.
         min_steps: gradient evaluations per code of the ``fmn`` search.
-        precision: ``float32`` (default) or ``bf16``: the search's classifier passes under
-            bfloat16 autocast (faster on CPUs with AVX-512 BF16 / AMX, and on GPUs). The
-            generator stays float32: in bf16 Paper A's WGAN images are off by up to 0.36 per pixel,
-            which moves a minimal search's boundary points off the float32 boundary, while the
-            classifier's logits move by ≤ 0.09 (``benchmarks/bench_latent_search.py --only-levers``). The decision that reports success is always a
-            float32 pass. Never allowed with ``faithful``.
+        precision: the arithmetic of the search's classifier passes (``fp32 | tf32 | bf16 | fp16``;
+            default: ``evaluation.precision``; ``float32`` is an older name of fp32). The generator
+            stays fp32: in bf16 Paper A's WGAN images are off by up to 0.36 per pixel, which moves a
+            minimal search's boundary points off the fp32 boundary, while the classifier's logits
+            move by ≤ 0.09 (``benchmarks/bench_latent_search.py --only-levers``). The decision that
+            reports success is always an fp32 pass (``docs/precision.md``). Never allowed with ``faithful``.
     """
 
     def __init__(
@@ -154,14 +156,10 @@ class LatentAdversarialProbe(LatentProbe):
         train_images: SameRankTrainingImages | None = None,
         min_search: Literal["fmn", "paper_a"] | None = None,
         min_steps: PositiveInt = 100,
-        precision: Literal["float32", "bf16"] = "float32",
+        precision: Literal["fp32", "tf32", "bf16", "fp16", "float32"] | None = None,
     ):
         super().__init__(source, metrics, max_images, train_images)
-        if faithful and precision != "float32":
-            raise ValueError(
-                "precision=bf16 changes the search's numbers: a faithful run needs precision=float32 "
-                "(drop faithful=true to search in bf16)"
-            )
+        self.precision = check_precision(precision, faithful=faithful) if precision else None
         if faithful and min_search == "fmn":
             raise ValueError(
                 "min_search=fmn is robustlens' own search, not the authors': with faithful=true use "
@@ -175,7 +173,11 @@ class LatentAdversarialProbe(LatentProbe):
             faithful,
         )
         self.min_search = min_search or ("paper_a" if faithful else "fmn")
-        self.min_steps, self.precision = int(min_steps), precision
+        self.min_steps = int(min_steps)
+
+    @property
+    def faithful_search(self) -> bool:
+        return self.faithful
 
     @property
     def uses_fmn(self) -> bool:
@@ -184,39 +186,37 @@ class LatentAdversarialProbe(LatentProbe):
 
     def _search(self, model: nn.Module, gen: Generator, start: Tensor, y: Tensor, index: Tensor,
                 context: ProbeContext) -> SearchResult:
-        """The search of the codes ``start`` (all correctly classified at ``l_d``)."""
-        bf16 = self.precision == "bf16"
+        """The search of the codes ``start`` (all correctly classified at ``l_d``), its classifier
+        passes in the probe's precision, the generator's in fp32."""
+        device = start.device.type
+        labels = _RowLabels(y)
 
         def logits(points: Tensor, rows: Tensor) -> Tensor:
-            images = gen.decode(points, y[rows])  # float32 always: see ``precision``
-            if not bf16:
-                return model(images)
-            with torch.autocast(start.device.type, dtype=torch.bfloat16):
-                return model(images).float()
+            with fp32_pass(device):  # the generator stays fp32: see ``precision``
+                images = gen.decode(points, labels(rows))
+            return model(images).to(images.dtype)
 
-        if self.uses_fmn:
-
-            def margin(points: Tensor, rows: Tensor) -> Tensor:  # max_{k≠y} z_k − z_y
-                z, yr = logits(points, rows), y[rows]
-                z_true = z.gather(1, yr[:, None]).squeeze(1)
-                return z.scatter(1, yr[:, None], float("-inf")).amax(dim=1) - z_true
-
-            return minimal_norm_search(margin, start, rho_max=self.rho, steps=self.min_steps)
-        return search(
-            lambda points, rows: misclassification_loss(logits(points, rows), y[rows]),
-            start,
-            rho=self.rho,
-            steps=self.steps,
-            rel_step=self.rel_step,
-            restarts=self.restarts,
-            mode=self.mode,
-            norm="scaled_l2",
-            random_start=self.random_start,
-            index=index,
-            seed=context.seed,
-            stream=f"latent/search/{self.source}/{self.mode}",
-            faithful=self.faithful,
-        )
+        with search_precision(self.search_precision, device):
+            if self.uses_fmn:
+                return minimal_norm_search(
+                    lambda points, rows: -margin(logits(points, rows), labels(rows)),  # max_{k≠y} z_k − z_y
+                    start, rho_max=self.rho, steps=self.min_steps,
+                )
+            return search(
+                lambda points, rows: misclassification_loss(logits(points, rows), labels(rows)),
+                start,
+                rho=self.rho,
+                steps=self.steps,
+                rel_step=self.rel_step,
+                restarts=self.restarts,
+                mode=self.mode,
+                norm="scaled_l2",
+                random_start=self.random_start,
+                index=index,
+                seed=context.seed,
+                stream=f"latent/search/{self.source}/{self.mode}",
+                faithful=self.faithful,
+            )
 
     def run_batch(self, model: nn.Module, batch: Batch, context: ProbeContext) -> ProbeOutput:
         _, y, index = batch
@@ -224,7 +224,7 @@ class LatentAdversarialProbe(LatentProbe):
         codes = self.codes(batch, context)
         l_d = codes * decay_factor(self.eps)
         with evaluating(model, gen):
-            with torch.no_grad():
+            with torch.no_grad(), fp32_pass(l_d.device.type):
                 x_d = gen.decode(l_d, y)
                 clean_preds = model(x_d).argmax(dim=1)
             todo = clean_preds.eq(y).nonzero().squeeze(1)  # already misclassified: Δl = 0
@@ -234,7 +234,7 @@ class LatentAdversarialProbe(LatentProbe):
                 res = self._search(model, gen, l_d[todo], y[todo], index[todo], context)
                 delta[todo] = res.delta.to(delta.dtype)
                 evals[todo] = res.grad_evals
-            with torch.no_grad():
+            with torch.no_grad(), fp32_pass(l_d.device.type):  # the verdict: fp32 whatever the search ran in
                 x_adv = gen.decode(l_d + delta, y)
                 preds = model(x_adv).argmax(dim=1)
         dx = (x_adv - x_d).flatten(1)
@@ -275,3 +275,19 @@ class LatentAdversarialProbe(LatentProbe):
     def _describe_extra(self) -> dict[str, Any]:
         return {**super()._describe_extra(), "decay": 1 - decay_factor(self.eps),
                 "search": "fmn" if self.uses_fmn else "paper_a"}
+
+
+class _RowLabels:
+    """``y[rows]`` computed once per working set of a search: the same ``rows`` tensor between two
+    compactions gives the same label tensor, so a generator checks and groups the labels once
+    (``robustlens.models.generators.checks.LabelFacts``) instead of at every step."""
+
+    def __init__(self, y: Tensor):
+        self.y = y
+        self._rows: Tensor | None = None
+        self._labels: Tensor | None = None
+
+    def __call__(self, rows: Tensor) -> Tensor:
+        if rows is not self._rows or self._labels is None:
+            self._rows, self._labels = rows, self.y[rows]
+        return self._labels

@@ -40,6 +40,7 @@ from robustlens.evaluation.probe import Batch, Probe, ProbeContext
 from robustlens.evaluation.result import ProbePass
 from robustlens.evaluation.worst_case import WorstCaseAccuracy, worst_case_probes
 from robustlens.metrics.base import ProbeOutput
+from robustlens.utils.finite import check_finite, install_finite_check
 from robustlens.utils.progress import progress_reporter
 
 log = logging.getLogger("robustlens")
@@ -95,13 +96,15 @@ class EvaluationModule(L.LightningModule):
         for probe in self.probes.values():
             probe.set_model(self.classifier)
         # NaN/Inf from either network stops the pass with the probe and sample named (robustlens.utils.finite)
-        from robustlens.utils.finite import install_finite_check
-
         self._batch_index: Tensor | None = None
-        install_finite_check(self.classifier, "the classifier", lambda: (self.probe_name, self._batch_index))
+        self._finite_watches = [
+            install_finite_check(self.classifier, "the classifier", lambda: (self.probe_name, self._batch_index))
+        ]
         if self.generator is not None:
             decode = "decode" if hasattr(self.generator, "decode") else "forward"
-            install_finite_check(self.generator, "the generator", lambda: (self.probe_name, self._batch_index), decode)
+            self._finite_watches.append(
+                install_finite_check(self.generator, "the generator", lambda: (self.probe_name, self._batch_index), decode)
+            )
 
     @property
     def probe(self) -> Probe:
@@ -128,14 +131,23 @@ class EvaluationModule(L.LightningModule):
         with torch.no_grad():
             clean_logits = self.classifier(x)
         context = ProbeContext(seed=self.seed, generator=self.generator, clean_logits=clean_logits)
-        with progress_reporter(self._show_progress):
-            output = self.probe.run(self.classifier, (x, y, index), context)
+        try:
+            with progress_reporter(self._show_progress):
+                output = self.probe.run(self.classifier, (x, y, index), context)
+        except Exception:
+            self._check_finite()  # a NaN/Inf output is the cause to name, if there was one
+            raise
+        self._check_finite()
         self.probe.update_metrics(output)
         if self.probe_name in self.worst_case.probe_names:
             self.worst_case.update(self.probe_name, output.index, output.labels, output.correct)
         self._record(output)
         if batch_idx == 0 and output.images:
             self._images = {k: v.detach().cpu() for k, v in output.images.items()}
+
+    def _check_finite(self) -> None:
+        """Read the NaN/Inf watches of both networks once per batch (robustlens.utils.finite)."""
+        check_finite(self._finite_watches)
 
     def on_test_batch_start(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._show_progress("")

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from robustlens.attacks.precision import check_precision
 from robustlens.evaluation.latent_codes import LatentCodeCache
 from robustlens.metrics.base import ProbeMetric, ProbeOutput, check_distinct_keys
 from robustlens.utils.parameters import Configurable
@@ -42,6 +44,9 @@ class Probe(Configurable, nn.Module, abc.ABC):
 
     #: the metrics describe themselves in results.json under their own keys
     undescribed = ("metrics",)
+    #: the arithmetic of the probe's search passes (``robustlens.attacks.precision``); ``None``
+    #: until :meth:`use_precision` applies ``evaluation.precision`` (a probe's own value wins)
+    precision: str | None = None
 
     def __init__(self, metrics: dict[str, ProbeMetric | None] | None = None):
         super().__init__()
@@ -74,6 +79,25 @@ class Probe(Configurable, nn.Module, abc.ABC):
         """Whether the probe counts towards the pointwise worst case over attacks
         (``worst_case/*``). Only probes of bounded attacks do (``AttackProbe``)."""
         return False
+
+    @property
+    def faithful_search(self) -> bool:
+        """Whether the probe runs an authors' procedure, which only fp32 reproduces."""
+        return False
+
+    def use_precision(self, default: str) -> None:
+        """Apply the evaluation's precision unless the probe sets its own; refuse a name that does
+        not exist and anything but fp32 for a faithful probe (:class:`PrecisionError`)."""
+        self.precision = check_precision(self.precision or default, faithful=self.faithful_search)
+
+    @property
+    def search_precision(self) -> str:
+        """The precision the probe's searches run in (fp32 until one is applied)."""
+        return self.precision or "fp32"
+
+    def _describe_extra(self) -> dict[str, Any]:
+        """Every probe records the precision its searches ran in."""
+        return {"precision": self.search_precision}
 
     @torch.no_grad()
     def update_metrics(self, output: ProbeOutput) -> None:

@@ -59,3 +59,8 @@ def progress_reporter(reporter: Reporter) -> Iterator[None]:
         yield
     finally:
         _reporter.reset(token)
+
+
+def reporting() -> bool:
+    """Whether a reporter is attached: a search computes its progress figures (host reads) only then."""
+    return _reporter.get() is not None

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
+
+from robustlens.attacks.geometry import row_norm
+from robustlens.models.generators.checks import class_rows
 
 
 class Generator(nn.Module, abc.ABC):
@@ -96,8 +100,7 @@ def invert_by_gradient_search(
 
 def scaled_l2(v: Tensor) -> Tensor:
     """``‖v‖₂ / √n`` per row (Paper A's scaled norm: a prior sample has norm ≈ 1)."""
-    flat = v.flatten(1)
-    return flat.norm(dim=1) / math.sqrt(flat.shape[1])
+    return row_norm(v, "scaled_l2")
 
 
 def decay_factor(eps: float) -> float:
@@ -118,12 +121,17 @@ class PerClassGenerator(Generator):
         self.num_classes = len(generators)
 
     def decode(self, z: Tensor, y: Tensor) -> Tensor:
-        out: Tensor | None = None
-        for c in torch.unique(y).tolist():
-            mask = y == c
-            images = self.generators[c](z[mask])
-            if out is None:
-                out = images.new_empty((z.shape[0], *images.shape[1:]))
-            out[mask] = images
-        assert out is not None, "decode called with an empty batch"
-        return out
+        return decode_per_class(z, y, lambda c, codes: self.generators[c](codes))
+
+
+def decode_per_class(z: Tensor, y: Tensor, decode_class: Callable[[int, Tensor], Tensor]) -> Tensor:
+    """``decode_class(y_i, z_i)`` for every row, one call per class present (the grouping of ``y``
+    is read on the host once per label tensor: ``checks.class_rows``)."""
+    out: Tensor | None = None
+    for c, rows in class_rows(y):
+        images = decode_class(c, z.index_select(0, rows))
+        if out is None:
+            out = images.new_empty((z.shape[0], *images.shape[1:]))
+        out.index_copy_(0, rows, images)
+    assert out is not None, "decode called with an empty batch"
+    return out

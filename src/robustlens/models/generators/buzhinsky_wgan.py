@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from robustlens.models.cpu_conv import SmallChannelConv2d, small_channel_conv2d
 from robustlens.models.generators.base import PerClassGenerator
-from robustlens.models.generators.checks import check_codes
+from robustlens.models.generators.checks import LAST_LABELS, check_codes
 
 LATENT_DIM = 64
 NUM_DIGITS = 10
@@ -206,18 +206,26 @@ def stacked_decode(nets: list[BuzhinskyGeneratorNet], z: Tensor, y: Tensor) -> T
     every call (≈ 0.4 M numbers, negligible next to a pass), so a dtype or device change of the
     networks, or their training, is always seen.
     """
+    present, order, slot_sorted, rank, longest = LAST_LABELS.of(y, "blocks", lambda: _class_blocks(y))
+    block = z.new_zeros((len(present), longest, z.shape[1]))
+    block[slot_sorted, rank] = z[order]
+    images = grouped_forward([nets[c] for c in present], block)
+    out = images.new_empty((len(y), *images.shape[2:]))
+    out[order] = images[slot_sorted, rank]
+    return out
+
+
+def _class_blocks(y: Tensor) -> tuple[list[int], Tensor, Tensor, Tensor, int]:
+    """Where every row of ``y`` goes in the ``[K, M, n]`` block of :func:`stacked_decode`: the classes
+    present, the rows sorted by class, each sorted row's class slot and rank, and ``M`` (host reads,
+    done once per label tensor)."""
     present, slot = torch.unique(y, sorted=True, return_inverse=True)
     order = torch.argsort(slot, stable=True)
     counts = torch.bincount(slot, minlength=len(present))
     first = torch.cumsum(counts, 0) - counts
     slot_sorted = slot[order]
     rank = torch.arange(len(y), device=y.device) - first[slot_sorted]
-    block = z.new_zeros((len(present), int(counts.max()), z.shape[1]))
-    block[slot_sorted, rank] = z[order]
-    images = grouped_forward([nets[c] for c in present.tolist()], block)
-    out = images.new_empty((len(y), *images.shape[2:]))
-    out[order] = images[slot_sorted, rank]
-    return out
+    return present.tolist(), order, slot_sorted, rank, int(counts.max())
 
 
 def grouped_forward(nets: list[BuzhinskyGeneratorNet], block: Tensor) -> Tensor:

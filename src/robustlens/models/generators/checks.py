@@ -2,17 +2,67 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import torch
 from torch import Tensor, nn
 
 
+class LabelFacts:
+    """Facts about the last label tensor seen (its range check, its grouping by class), computed once.
+
+    Why: checking or grouping labels reads them on the host, and a latent search decodes the same
+    labels at every step (the probe passes the same tensor while its working set is unchanged). The
+    facts are reused while the very same tensor comes back unmodified (same object, same version
+    counter); any other tensor, or one changed in place, is read afresh.
+    """
+
+    def __init__(self) -> None:
+        self._labels: Tensor | None = None
+        self._version: int | None = None
+        self._facts: dict[str, Any] = {}
+
+    def of(self, y: Tensor, key: str, compute: Callable[[], Any]) -> Any:
+        version = _version(y)
+        if version is None:  # an inference tensor has no version counter: never reuse
+            return compute()
+        if y is not self._labels or version != self._version:
+            self._labels, self._version, self._facts = y, version, {}
+        if key not in self._facts:
+            self._facts[key] = compute()
+        return self._facts[key]
+
+
+def _version(t: Tensor) -> int | None:
+    try:
+        return int(t._version)
+    except RuntimeError:
+        return None
+
+
+#: the labels of the last decode (one per process: a search decodes one label tensor at a time)
+LAST_LABELS = LabelFacts()
+
+
 def check_codes(z: Tensor, y: Tensor, latent_dim: int, num_classes: int) -> None:
-    """Refuse codes [B, n] / labels [B] of the wrong shape, and labels outside ``0..num_classes-1``."""
+    """Refuse codes [B, n] / labels [B] of the wrong shape, and labels outside ``0..num_classes-1``
+    (read on the host once per label tensor, :class:`LabelFacts`)."""
     if z.ndim != 2 or z.shape[1] != latent_dim:
         raise ValueError(f"latent codes must have shape [batch, {latent_dim}], got {tuple(z.shape)}")
     if y.shape != (z.shape[0],):
         raise ValueError(f"labels must have shape [{z.shape[0]}] (one per code), got {tuple(y.shape)}")
-    if y.numel() and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(f"labels must lie in 0..{num_classes - 1}, got {y.min().item()}..{y.max().item()}")
+    if y.numel():
+        lo, hi = LAST_LABELS.of(y, f"range/{num_classes}", lambda: (int(y.min()), int(y.max())))
+        if lo < 0 or hi >= num_classes:
+            raise ValueError(f"labels must lie in 0..{num_classes - 1}, got {lo}..{hi}")
+
+
+def class_rows(y: Tensor) -> list[tuple[int, Tensor]]:
+    """``(class, rows of that class)`` for every class present in ``y`` (read once per label tensor)."""
+    return LAST_LABELS.of(
+        y, "rows", lambda: [(int(c), (y == c).nonzero().squeeze(1)) for c in torch.unique(y).tolist()]
+    )
 
 
 def check_generator_fits(

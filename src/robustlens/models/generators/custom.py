@@ -24,7 +24,7 @@ import torch
 from hydra.utils import get_class
 from torch import Tensor, nn
 
-from robustlens.models.generators.base import Generator
+from robustlens.models.generators.base import Generator, decode_per_class
 from robustlens.models.generators.checks import check_codes
 from robustlens.utils.signatures import passes_on
 
@@ -89,15 +89,7 @@ class CustomGenerator(Generator):
         p = self.to_prior(z)
         if self.conditioning == "class_conditional":
             return self._to_unit(_call(self.networks[0], "decode", p, y))
-        out: Tensor | None = None
-        for c in torch.unique(y).tolist():
-            mask = y == c
-            images = self._to_unit(_call(self.networks[c], "decode", p[mask]))
-            if out is None:
-                out = images.new_empty((z.shape[0], *images.shape[1:]))
-            out[mask] = images
-        assert out is not None, "decode called with an empty batch"
-        return out
+        return decode_per_class(p, y, lambda c, codes: self._to_unit(_call(self.networks[c], "decode", codes)))
 
     def encode(self, x: Tensor, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
         if not self.has_encoder:
