@@ -71,6 +71,8 @@ def test_multirun_of_ddp_jobs_equals_single_process_jobs(tmp_path: Path, checkpo
     assert metrics_one.keys() == metrics_two.keys() and len(metrics_one) == 2
     for key, reference in metrics_one.items():
         for name, value in reference.items():
+            if name.endswith(("/cost/seconds", "/cost/peak_memory_mb")):
+                continue  # what a pass costs in time and memory differs between 1 and 2 processes; its counts do not
             if isinstance(value, float):
                 assert metrics_two[key][name] == pytest.approx(value, abs=1e-6, nan_ok=True), (key, name)
     for job in ("0", "1"):
