@@ -150,7 +150,7 @@ def check_mutant(mutant: Mutant, template: Path) -> Outcome:
     reason = stale_reason(mutant)
     if reason:
         return Outcome(mutant.name, mutant.area, "stale", 0, 0.0, reason)
-    with tempfile.TemporaryDirectory(prefix=f"mutant-{mutant.name}-") as scratch:
+    with tempfile.TemporaryDirectory(prefix=f"mutant-{re.sub(r'[^A-Za-z0-9_.-]', '_', mutant.name)}-") as scratch:
         copy = copy_repository(Path(scratch), template)
         target = copy / mutant.path
         target.write_text(target.read_text().replace(mutant.old, mutant.new))

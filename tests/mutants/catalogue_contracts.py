@@ -11,34 +11,34 @@ SRC = "src/robustlens"
 
 #: name: (path below src/robustlens, old, new, the test that must fail)
 _BUGS: dict[str, tuple[str, str, str, str]] = {
-    "pgd-eps-bound-dropped": (
+    "pgd_eps_bound_dropped": (
         "attacks/pgd.py", "        eps: Annotated[float, Field(ge=0)],\n", "        eps: float,\n",
         f"{DECLARED}::test_bounds_stay_declared_in_the_signature"),
-    "latent-rho-may-be-infinite": (
+    "latent_rho_may_be_infinite": (
         "evaluation/latent_probes.py", "PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]",
         "PositiveFloat = Annotated[float, Field(gt=0)]", f"{DECLARED}::test_bounds_stay_declared_in_the_signature"),
-    "constructors-not-checked": (
+    "constructors_not_checked": (
         "utils/parameters.py", 'if init is not None and not getattr(init, "__robustlens_checked__", False):',
         'if init is not None and getattr(init, "__robustlens_checked__", False):',
         f"{DECLARED}::test_python_and_config_say_the_same"),
-    "describe-skips-parameters": (
+    "describe_skips_parameters": (
         "utils/parameters.py", "            params[name] = described(getattr(self, attr))",
         "            params[name] = None",
         f"{DECLARED}::test_every_configured_metric_describes_itself_from_its_signature"),
-    "metric-needs-inputs-by-default": (
+    "metric_needs_inputs_by_default": (
         "metrics/base.py", "    needs_inputs: ClassVar[bool] = False", "    needs_inputs: ClassVar[bool] = True",
         f"{HOOKS}::test_default_hooks_do_nothing"),
-    "probe-keeps-the-model-from-its-metrics": (
+    "probe_keeps_the_model_from_its_metrics": (
         "evaluation/probe.py", "            metric.set_model(model)", "            pass",
         f"{HOOKS}::test_the_evaluation_hands_the_model_to_every_metric_through_its_probe"),
-    "code-cache-ignores-the-image-split": (
+    "code_cache_ignores_the_image_split": (
         "evaluation/latent_codes.py",
         "if entry is None or entry.split != split or not torch.equal(entry.index, index):",
         "if entry is None or not torch.equal(entry.index, index):", "tests/latent/test_latent_codes.py"),
-    "top-level-keys-include-defaults": (
+    "top_level_keys_include_defaults": (
         "config/top_level.py", '_NOT_KEYS = {"defaults"}', "_NOT_KEYS: set[str] = set()",
         "tests/config/test_top_level.py::test_the_tree_gives_groups_primary_keys_and_global_packages"),
-    "attack-imports-the-evaluation": (
+    "attack_imports_the_evaluation": (
         "attacks/noise.py", "from robustlens.attacks.base import Perturbation, predict\n",
         "from robustlens.attacks.base import Perturbation, predict\nfrom robustlens.evaluation import probe  # noqa\n",
         "tests/project/test_layers.py::test_the_contracts_are_kept"),

@@ -9,7 +9,7 @@ SIGNIFICANCE = "src/robustlens/metrics/significance.py"
 
 MUTANTS: list[Mutant] = [
     Mutant(
-        name="wald-instead-of-wilson",
+        name="wald_instead_of_wilson",
         area="intervals",
         path=INTERVALS,
         old="        centre = (p + z**2 / (2 * n)) / denominator\n"
@@ -19,7 +19,7 @@ MUTANTS: list[Mutant] = [
                "tests/metrics/test_intervals.py::test_wilson_covers_the_true_rate_95_percent_of_the_time"),
     ),
     Mutant(
-        name="normal-quantile-instead-of-student-t",
+        name="normal_quantile_instead_of_student_t",
         area="intervals",
         path=INTERVALS,
         old="half = stats.t.ppf(0.5 + check_level(level) / 2, df) * std",
@@ -27,7 +27,7 @@ MUTANTS: list[Mutant] = [
         tests=("tests/metrics/test_intervals.py::test_t_interval_by_hand_and_against_scipy",),
     ),
     Mutant(
-        name="bootstrap-not-stratified-by-class",
+        name="bootstrap_not_stratified_by_class",
         area="intervals",
         path=INTERVALS,
         old="return lambda b: order[offset + rng.integers(0, size, size=(b, n))]",
@@ -35,7 +35,7 @@ MUTANTS: list[Mutant] = [
         tests=("tests/metrics/test_intervals.py::test_stratified_bootstrap_draws_each_position_from_its_own_class",),
     ),
     Mutant(
-        name="ddp-merge-drops-a-ranks-samples",
+        name="ddp_merge_drops_a_ranks_samples",
         area="intervals",
         path="src/robustlens/metrics/classwise.py",
         old='self.add_state("count", default=torch.zeros(num_classes, dtype=torch.long), dist_reduce_fx="sum")',
@@ -43,7 +43,7 @@ MUTANTS: list[Mutant] = [
         tests=("tests/metrics/test_metric_table.py::test_metric_equals_its_definition[flip_rate-2]",),
     ),
     Mutant(
-        name="console-plus-minus-full-width",
+        name="console_plus_minus_full_width",
         area="intervals",
         path="src/robustlens/evaluation/console.py",
         old="half = (high - low) / 2",
@@ -51,7 +51,7 @@ MUTANTS: list[Mutant] = [
         tests=("tests/evaluation/test_console.py::test_a_value_with_an_interval_reads_value_plus_minus_half_width",),
     ),
     Mutant(
-        name="holm-order-wrong",
+        name="holm_order_wrong",
         area="intervals",
         path=SIGNIFICANCE,
         old='order = valid[np.argsort(p[valid], kind="stable")]',
@@ -59,7 +59,7 @@ MUTANTS: list[Mutant] = [
         tests=("tests/metrics/test_significance.py::test_holm_by_hand_and_against_statsmodels",),
     ),
     Mutant(
-        name="mcnemar-one-sided",
+        name="mcnemar_one_sided",
         area="intervals",
         path=SIGNIFICANCE,
         old="return float(stats.binomtest(c, b + c, 0.5).pvalue)",
@@ -67,7 +67,7 @@ MUTANTS: list[Mutant] = [
         tests=("tests/metrics/test_significance.py::test_mcnemar_by_hand",),
     ),
     Mutant(
-        name="comparison-ignores-the-seed",
+        name="comparison_ignores_the_seed",
         area="intervals",
         path="src/robustlens/report/paired.py",
         old="    if ref_seed != other_seed:",

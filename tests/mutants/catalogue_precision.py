@@ -10,7 +10,7 @@ SYNCS = "tests/attacks/test_host_syncs.py"
 
 MUTANTS: list[Mutant] = [
     Mutant(
-        name="verdict pass under the search's autocast",
+        name="verdict_pass_under_the_search_s_autocast",
         area="precision",
         path="src/robustlens/attacks/base.py",
         old="            with fp32_pass(x.device.type):\n",
@@ -18,7 +18,7 @@ MUTANTS: list[Mutant] = [
         tests=(f"{PRECISION}::test_the_verdict_is_an_fp32_pass_whatever_the_search_precision",),
     ),
     Mutant(
-        name="faithful precision refusal removed",
+        name="faithful_precision_refusal_removed",
         area="precision",
         path="src/robustlens/attacks/precision.py",
         old='    if faithful and name != "fp32":',
@@ -27,7 +27,7 @@ MUTANTS: list[Mutant] = [
                f"{PRECISION}::test_an_evaluation_precision_reaches_every_probe_and_faithful_ones_refuse_it_by_name"),
     ),
     Mutant(
-        name="evaluation.precision not passed on to the probes",
+        name="evaluation_precision_not_passed_on_to_the_probes",
         area="precision",
         path="src/robustlens/evaluation/building.py",
         old='probe.use_precision(evaluation.get("precision") or "fp32")',
@@ -35,7 +35,7 @@ MUTANTS: list[Mutant] = [
         tests=(f"{PRECISION}::test_an_evaluation_precision_reaches_every_probe_and_faithful_ones_refuse_it_by_name",),
     ),
     Mutant(
-        name="fp16 without a loss scale",
+        name="fp16_without_a_loss_scale",
         area="precision",
         path="src/robustlens/attacks/precision.py",
         old='FP16_LOSS_SCALE if name == "fp16" else 1.0',
@@ -43,7 +43,7 @@ MUTANTS: list[Mutant] = [
         tests=(f"{PRECISION}::test_fp16_loss_scale_keeps_small_gradients_from_underflowing",),
     ),
     Mutant(
-        name="TF32 flags not restored after the search",
+        name="tf32_flags_not_restored_after_the_search",
         area="precision",
         path="src/robustlens/attacks/precision.py",
         old="        torch.backends.cuda.matmul.allow_tf32 = matmul\n",
@@ -51,7 +51,7 @@ MUTANTS: list[Mutant] = [
         tests=(f"{PRECISION}::test_tf32_is_scoped_to_the_search_and_off_in_the_verdict",),
     ),
     Mutant(
-        name="Paper A's search reads the host every iteration",
+        name="paper_a_s_search_reads_the_host_every_iteration",
         area="precision",
         path="src/robustlens/attacks/paper_a_search.py",
         old="        if iteration % check_every:\n            continue\n",
@@ -59,7 +59,7 @@ MUTANTS: list[Mutant] = [
         tests=(f"{SYNCS}::test_paper_a_search_reads_once_per_k_iterations",),
     ),
     Mutant(
-        name="PGD's early stop reads the host every step",
+        name="pgd_s_early_stop_reads_the_host_every_step",
         area="precision",
         path="src/robustlens/attacks/pgd.py",
         old="(step + 1) % self.check_every == 0 and ",
@@ -67,7 +67,7 @@ MUTANTS: list[Mutant] = [
         tests=(f"{SYNCS}::test_pgd_early_stop_reads_once_per_k_steps",),
     ),
     Mutant(
-        name="the NaN/Inf watch reads the host at every forward pass",
+        name="the_nan_inf_watch_reads_the_host_at_every_forward_pass",
         area="precision",
         path="src/robustlens/utils/finite.py",
         old="        bad = bad_rows.any()\n",
@@ -75,7 +75,7 @@ MUTANTS: list[Mutant] = [
         tests=(f"{SYNCS}::test_pgd_early_stop_reads_once_per_k_steps",),
     ),
     Mutant(
-        name="generator label check read at every decode",
+        name="generator_label_check_read_at_every_decode",
         area="precision",
         path="src/robustlens/models/generators/checks.py",
         old="        if version is None:  # an inference tensor has no version counter: never reuse\n",
@@ -83,7 +83,7 @@ MUTANTS: list[Mutant] = [
         tests=(f"{SYNCS}::test_a_latent_search_with_checked_per_class_decodes_reads_once_per_k_iterations",),
     ),
     Mutant(
-        name="PGD trusts the low-precision early stop",
+        name="pgd_trusts_the_low_precision_early_stop",
         area="precision",
         path="src/robustlens/attacks/pgd.py",
         old="        lowered = self.early_stop and precision.lowered()\n",
@@ -91,7 +91,7 @@ MUTANTS: list[Mutant] = [
         tests=(f"{PRECISION}::test_pgd_searches_on_where_only_the_low_precision_pass_calls_a_point_adversarial",),
     ),
     Mutant(
-        name="FMN decides 'adversarial' by the low-precision pass",
+        name="fmn_decides_adversarial_by_the_low_precision_pass",
         area="precision",
         path="src/robustlens/attacks/fmn.py",
         old="        lowered = precision.lowered()\n",
@@ -99,7 +99,7 @@ MUTANTS: list[Mutant] = [
         tests=(f"{PRECISION}::test_fmn_in_bf16_finds_what_fp32_finds",),
     ),
     Mutant(
-        name="AutoAttack components keep points only the low-precision pass calls adversarial",
+        name="autoattack_components_keep_points_only_the_low_precision_pass_calls_adversarial",
         area="precision",
         path="src/robustlens/attacks/autoattack.py",
         old="            if precision.lowered():\n",

@@ -48,3 +48,10 @@ def test_overlapping_selections_run_once() -> None:
     mutants = [Mutant("a", "x", "p", "o", "n", ("tests/a.py", "tests/b.py::t")),
                Mutant("b", "x", "p", "o", "n", ("tests/a.py::u", "tests/b.py::t", "tests/c.py::v"))]
     assert SCRIPT.union_of_selections(mutants) == ("tests/a.py", "tests/b.py::t", "tests/c.py::v")
+
+
+def test_mutant_names_are_unique_identifiers() -> None:
+    """The name is the mutant's handle (``--only NAME``, the temporary folder, the JSON): one word, once."""
+    names = [m.name for m in CATALOGUE]
+    assert len(names) == len(set(names))
+    assert [n for n in names if not n.isidentifier() or n != n.lower()] == []
