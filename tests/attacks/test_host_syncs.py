@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from robustlens.attacks import FMN, PGD
 from robustlens.attacks.minimal_norm_search import minimal_norm_search
@@ -34,21 +35,35 @@ _METHODS = ("__bool__", "item", "tolist", "nonzero", "__int__", "__float__", "__
 def counted_syncs() -> Iterator[list[str]]:
     """Count the host synchronisations made inside the block (the list grows by one name per read)."""
     seen: list[str] = []
-    originals = {name: getattr(torch.Tensor, name) for name in _METHODS}
+    # what torch.Tensor itself defines (None: inherited from the C base class). Restoring an inherited
+    # slot by setattr would leave a Python-level __index__/__getitem__ on Tensor, which changes how
+    # torch converts tensors afterwards (torch.LongTensor([t]) then fails): delete it instead
+    own = {name: torch.Tensor.__dict__.get(name) for name in _METHODS}
+    inherited = {name: getattr(torch.Tensor, name) for name in _METHODS}
     original_getitem, original_nonzero, original_unique = torch.Tensor.__getitem__, torch.nonzero, torch.unique
+
+    unwrapped: dict[Callable, Callable] = {}  # counting wrapper -> the method it counts
 
     def counting(name: str, method: Callable) -> Callable:
         def wrapper(self, *args, **kwargs):
             seen.append(name)
             return method(self, *args, **kwargs)
 
+        unwrapped[wrapper] = method
         return wrapper
 
-    def getitem(self, index):
-        keys = index if isinstance(index, tuple) else (index,)
-        if any(isinstance(k, torch.Tensor) and k.dtype == torch.bool for k in keys):
-            seen.append("boolean mask")
-        return original_getitem(self, index)
+    class BooleanMasks(TorchFunctionMode):
+        """Boolean-mask indexing, seen through torch's function mode: patching ``Tensor.__getitem__``
+        itself cannot be undone (the type's sequence slots stay changed, and ``torch.LongTensor([t])``
+        then takes a 0-d tensor for a sequence)."""
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if func is original_getitem and len(args) > 1:
+                keys = args[1] if isinstance(args[1], tuple) else (args[1],)
+                if any(isinstance(k, torch.Tensor) and k.dtype == torch.bool for k in keys):
+                    seen.append("boolean mask")
+            # a counted method reaches the mode too: run the method itself, or it is counted twice
+            return unwrapped.get(func, func)(*args, **(kwargs or {}))
 
     def nonzero(*args, **kwargs):
         seen.append("torch.nonzero")
@@ -59,15 +74,17 @@ def counted_syncs() -> Iterator[list[str]]:
         return original_unique(*args, **kwargs)
 
     try:
-        for name, method in originals.items():
+        for name, method in inherited.items():
             setattr(torch.Tensor, name, counting(name, method))
-        torch.Tensor.__getitem__ = getitem
         torch.nonzero, torch.unique = nonzero, unique
-        yield seen
+        with BooleanMasks():
+            yield seen
     finally:
-        for name, method in originals.items():
-            setattr(torch.Tensor, name, method)
-        torch.Tensor.__getitem__ = original_getitem
+        for name, method in own.items():
+            if method is None:
+                delattr(torch.Tensor, name)
+            else:
+                setattr(torch.Tensor, name, method)
         torch.nonzero, torch.unique = original_nonzero, original_unique
 
 
