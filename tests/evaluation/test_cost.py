@@ -33,7 +33,14 @@ from robustlens.attacks.fgsm import FGSM
 from robustlens.attacks.pgd import PGD
 from robustlens.evaluation.attack_probe import AttackProbe
 from robustlens.evaluation.console import cost_tables
-from robustlens.evaluation.cost import CostState, PassCounter, counting_passes, job_cost, precision_of
+from robustlens.evaluation.cost import (
+    CostState,
+    PassCounter,
+    counting_passes,
+    is_measured,
+    job_cost,
+    precision_of,
+)
 from robustlens.evaluation.latent_probes import LatentAdversarialProbe
 from robustlens.evaluation.module import EvaluationModule
 from robustlens.evaluation.probe import ProbeContext
@@ -175,6 +182,13 @@ def test_job_totals_add_seconds_and_passes_and_keep_the_peak() -> None:
     assert job_cost({"a/accuracy": 1.0}, ["a"]) == {}
     assert cost_scalars({**metrics, **totals})["cost/job/seconds"] == 3.0
     assert "cost/a/forward_per_sample" in cost_scalars(metrics) and "a/accuracy" not in cost_scalars(metrics)
+
+
+def test_only_seconds_and_peak_memory_of_a_cost_are_measured() -> None:
+    """Comparisons of two runs skip exactly these: the counts of passes must still agree."""
+    assert is_measured("pgd_linf/cost/seconds") and is_measured("job/cost/peak_memory_mb")
+    assert not is_measured("pgd_linf/cost/forward_per_sample") and not is_measured("job/cost/samples")
+    assert not is_measured("pgd_linf/seconds") and not is_measured("seconds")
 
 
 def test_the_console_cost_table_fits_80_columns_and_names_the_device() -> None:

@@ -19,6 +19,10 @@ MUTANTS: list[Mutant] = [
            "self._cost_samples += len(index)", "self._cost_samples = len(index)", (_COST,)),
     Mutant("cost_forward_counted_per_call_not_per_sample", "cost", _E + "cost.py",
            "size = int(tensor.shape[0]) if tensor.ndim else 1", "size = 1", (_COST,)),
+    # every cost field skipped: two runs whose pass counts differ would compare equal
+    Mutant("cost_counts_treated_as_measured", "cost", _E + "cost.py",
+           'return head.endswith("/cost") and field_name in MEASURED_FIELDS', 'return head.endswith("/cost")',
+           (_COST + "::test_only_seconds_and_peak_memory_of_a_cost_are_measured",)),
     Mutant("gini_off_by_a_factor_two", "cost", _M + "functional/fairness.py",
            "(v[:, None] - v[None, :]).abs().sum() / (2 * v.numel() ** 2 * v.mean())",
            "(v[:, None] - v[None, :]).abs().sum() / (v.numel() ** 2 * v.mean())", (_FAIRNESS,)),

@@ -54,11 +54,20 @@ COST_FIELDS: tuple[str, ...] = (
     "batch_size",
     "samples",
 )
+#: the fields that are measured, not counted: time and memory differ between two runs of the same job
+#: (and between one process and several), so a comparison of two runs' results skips them
+MEASURED_FIELDS: tuple[str, ...] = ("seconds", "peak_memory_mb")
 #: the prefix of the job's totals (``job/cost/seconds`` ...)
 JOB = "job"
 #: spellings of a precision, normalised for the cost record
 _PRECISION_NAMES = {"float32": "fp32", "fp32": "fp32", "32": "fp32", "bf16": "bf16", "bfloat16": "bf16",
                     "bf16-mixed": "bf16", "float16": "fp16", "fp16": "fp16", "16": "fp16", "16-mixed": "fp16"}
+
+
+def is_measured(metric_name: str) -> bool:
+    """Whether ``metric_name`` (``<probe>/cost/seconds`` ...) is a measured cost, not a computed number."""
+    head, _, field_name = metric_name.rpartition("/")
+    return head.endswith("/cost") and field_name in MEASURED_FIELDS
 
 
 def _batch_of(output: Any) -> Tensor | None:
