@@ -7,6 +7,7 @@ from tests.mutants.mutant import Mutant
 
 DECLARED = "tests/project/test_parameters_declared_once.py"
 HOOKS = "tests/project/test_hooks_declared.py"
+CLI = "tests/tasks/test_cli.py"
 SRC = "src/robustlens"
 
 #: name: (path below src/robustlens, old, new, the test that must fail)
@@ -42,6 +43,20 @@ _BUGS: dict[str, tuple[str, str, str, str]] = {
         "attacks/noise.py", "from robustlens.attacks.base import Perturbation, predict\n",
         "from robustlens.attacks.base import Perturbation, predict\nfrom robustlens.evaluation import probe  # noqa\n",
         "tests/project/test_layers.py::test_the_contracts_are_kept"),
+    "attack_imports_torchmetrics": (
+        "attacks/noise.py", "from robustlens.attacks.base import Perturbation, predict\n",
+        "from robustlens.attacks.base import Perturbation, predict\nimport torchmetrics  # noqa\n",
+        "tests/project/test_layers.py::test_the_contracts_are_kept"),
+    "config_check_imports_everything_before_failing": (
+        "config/validate.py", "    if problems:  # fail fast:", "    if False:  # fail fast:",
+        f"{CLI}::test_a_bad_attack_parameter_is_refused_before_lightning_and_torchmetrics_are_imported"),
+    "a_configuration_error_imports_wandb": (
+        "tasks/common.py", '    wandb = sys.modules.get("wandb")', "    import wandb",
+        f"{CLI}::test_a_bad_attack_parameter_is_refused_before_lightning_and_torchmetrics_are_imported"),
+    "a_configuration_error_imports_lightning_for_the_rank": (
+        "tasks/common.py", '    rank_zero = sys.modules.get("lightning.fabric.utilities.rank_zero")',
+        "    import lightning.fabric.utilities.rank_zero as rank_zero",
+        f"{CLI}::test_a_bad_attack_parameter_is_refused_before_lightning_and_torchmetrics_are_imported"),
 }
 
 MUTANTS: list[Mutant] = [

@@ -3,8 +3,8 @@ contracts in ``pyproject.toml`` (``[tool.importlinter]``), checked by its own ``
 
 Why every import counts, also those inside functions: a function-level import is how a cycle or an
 upward arrow is usually hidden; it still means that two modules cannot be understood, tested or moved
-apart. The second and third tests show that the contracts fail on an upward import and on a cycle,
-on a copy of the sources.
+apart. The other tests show that the contracts fail on an upward import, on an attack that imports
+torchmetrics and on a cycle, on a copy of the sources.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def copy_with(tmp_path: Path, module: str, line: str) -> Path:
 def test_the_contracts_are_kept():
     run = lint_imports(ROOT)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    assert "2 kept, 0 broken" in run.stdout
+    assert "3 kept, 0 broken" in run.stdout
 
 
 def test_an_upward_import_breaks_the_layers(tmp_path):
@@ -47,6 +47,13 @@ def test_an_upward_import_breaks_the_layers(tmp_path):
     assert run.returncode != 0
     assert "rooms in layers" in run.stdout and "BROKEN" in run.stdout
     assert "robustlens.attacks.noise -> robustlens.evaluation.probe" in run.stdout
+
+
+def test_an_attack_that_imports_torchmetrics_breaks_the_light_attacks_contract(tmp_path):
+    run = lint_imports(copy_with(tmp_path, "attacks/noise.py", "import torchmetrics  # noqa"))
+    assert run.returncode != 0
+    assert "attacks import neither Lightning nor torchmetrics" in run.stdout and "BROKEN" in run.stdout
+    assert "robustlens.attacks.noise -> torchmetrics" in run.stdout
 
 
 def test_a_cycle_inside_a_room_breaks_the_acyclic_contract(tmp_path):

@@ -8,22 +8,28 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from robustlens.report.collect import gather_jobs
 from robustlens.utils.console_tables import Column, fit_tables
+
+if TYPE_CHECKING:  # pandas (also through report.collect) is imported when a summary is made: Hydra loads
+    # this module for every command, a configuration error included
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
 
 def sweep_summary(sweep_dir: str | Path, key_metric: str = "clean/accuracy") -> pd.DataFrame:
     """One row per job under ``sweep_dir``: job, swept params, status, ``key_metric``, error."""
+    import pandas as pd
+
+    from robustlens.report.collect import gather_jobs
+
     records = gather_jobs(sweep_dir)
     params = sorted({k for r in records for k in r.params})
     rows = []
@@ -113,6 +119,8 @@ class SweepSummaryCallback(Callback):
         """The job table at most ``width`` wide: every parameter value, status and metric in
         full, the key metric's header wrapped after its separators, errors wrapped (to
         ``max_error_chars``); columns that do not fit go into a further table, repeating ``job``."""
+        import pandas as pd
+
         counts = summary["status"].value_counts().to_dict()
         title = "sweep: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))  # short: repeated per table
         fixed = {"job", "status", self.key_metric, "error"}

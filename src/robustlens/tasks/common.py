@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import sys
 import time
 import traceback
 import warnings
@@ -98,12 +100,12 @@ def results_payload(
 
 
 def finish_wandb(exit_code: int = 0) -> None:
-    """Close the W&B run of this process, if any (also after a failure)."""
-    try:
-        import wandb
-    except ImportError:  # pragma: no cover
-        return
-    if wandb.run is not None:
+    """Close the W&B run of this process, if any (also after a failure).
+
+    A process that never imported wandb has no run: importing it only to find none would make a
+    configuration error wait for wandb."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
         wandb.finish(exit_code=exit_code)
 
 
@@ -152,8 +154,6 @@ def task_wrapper(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[Dict
 def _reset_ddp_environment() -> None:
     """Clear the DDP variables a job set (imported here: ``tasks.ddp`` imports Lightning, which a
     configuration error should not wait for)."""
-    import sys
-
     if "robustlens.tasks.ddp" in sys.modules:  # only a job that built a Trainer can have set them
         sys.modules["robustlens.tasks.ddp"].reset_ddp_environment()
 
@@ -178,9 +178,15 @@ def _record_failure(cfg: DictConfig, output_dir: Path, exc: BaseException, start
 
 
 def _is_rank_zero() -> bool:
-    from lightning.fabric.utilities.rank_zero import rank_zero_only
-
-    return getattr(rank_zero_only, "rank", 0) == 0
+    """Whether this process is rank 0: Lightning's answer once it is imported, else the environment
+    variables Lightning reads itself (a configuration error must not wait for Lightning's import)."""
+    rank_zero = sys.modules.get("lightning.fabric.utilities.rank_zero")
+    if rank_zero is not None:
+        return getattr(rank_zero.rank_zero_only, "rank", 0) == 0
+    # lightning.fabric.utilities.rank_zero._get_rank: the first of these that is set
+    rank = next((os.environ[k] for k in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+                 if k in os.environ), "0")
+    return int(rank) == 0
 
 
 def print_config(cfg: DictConfig) -> None:
