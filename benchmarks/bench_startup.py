@@ -91,13 +91,14 @@ def main() -> None:
                                                                       os.environ.get("PYTHONPATH")])),
            "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
     rows: dict[str, list[float]] = {name: [] for name in (
-        "python -c pass", "import lightning", "robustlens --help", "robustlens evaluate --help",
+        "python -c pass", "import torch", "import lightning", "robustlens --help", "robustlens evaluate --help",
         "misspelled key", "out-of-range value", "job: start to first batch", "sweep: next job to first batch")}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         clock = out / "clock.txt"
         for run in range(args.runs):
             rows["python -c pass"].append(timed([sys.executable, "-c", "pass"], env))
+            rows["import torch"].append(timed([sys.executable, "-c", "import torch"], env))
             rows["import lightning"].append(timed([sys.executable, "-c", "import lightning"], env))
             rows["robustlens --help"].append(timed([*CLI, "--help"], env))
             rows["robustlens evaluate --help"].append(timed([*CLI, "evaluate", "--help"], env))

@@ -453,7 +453,7 @@ def ref_perturbation_stats(keys: list[str], only_successful: bool) -> Callable[[
 
 def ref_out_of_range(o: ProbeOutput) -> dict:
     a = arrays(o, unique=True)
-    return {"out_of_range_fraction": a["out_of_range"].mean()}
+    return {"out_of_range_fraction": a["out_of_range"].mean(), **wilson_ci("out_of_range_fraction", a["out_of_range"])}
 
 
 def ref_worst_case(o: ProbeOutput) -> dict:

@@ -43,6 +43,12 @@ _BUGS: dict[str, tuple[str, str, str, str]] = {
         "attacks/noise.py", "from robustlens.attacks.base import Perturbation, predict\n",
         "from robustlens.attacks.base import Perturbation, predict\nfrom robustlens.evaluation import probe  # noqa\n",
         "tests/project/test_layers.py::test_the_contracts_are_kept"),
+    "datamodule_batch_size_bound_dropped": (
+        "data/base.py", "        batch_size: Annotated[int, Field(gt=0)] = 128,\n", "        batch_size: int = 128,\n",
+        f"{DECLARED}::test_bounds_stay_declared_in_the_signature"),
+    "datamodule_constructor_not_checked": (
+        "data/base.py", "class ImageDataModule(Configurable, LightningDataModule):",
+        "class ImageDataModule(LightningDataModule):", f"{DECLARED}::test_bounds_stay_declared_in_the_signature"),
     "attack_imports_torchmetrics": (
         "attacks/noise.py", "from robustlens.attacks.base import Perturbation, predict\n",
         "from robustlens.attacks.base import Perturbation, predict\nimport torchmetrics  # noqa\n",

@@ -9,6 +9,11 @@ _M = "src/robustlens/metrics/"
 _TABLE = "tests/metrics/test_metric_table.py::test_metric_equals_its_definition"
 
 MUTANTS: list[Mutant] = [
+    # the interval counts every padded copy: n too large, the interval too narrow
+    Mutant("out_of_range_interval_over_all_copies", "metrics", _M + "validity.py",
+           '**wilson_entries("out_of_range_fraction", count, unique.numel(), self.interval_options.level)',
+           '**wilson_entries("out_of_range_fraction", count, index.numel(), self.interval_options.level)',
+           (_TABLE + "[out_of_range-1]",)),
     Mutant("accuracy_wrong_denominator", "metrics", _M + "accuracy.py",
            "correct, total = self.confmat.diagonal().sum(), self.confmat.sum()",
            "correct, total = self.confmat.diagonal().sum(), self.confmat.sum(dim=0).max()",

@@ -1,6 +1,6 @@
 """One declaration per parameter: a constructor's signature is the only place its bounds are written.
 
-Every attack, perturbation, probe and metric that a config in ``conf/`` or ``experiments/`` builds is
+Every attack, perturbation, probe, metric and datamodule that a config in ``conf/`` or ``experiments/`` builds is
 constructed with one out-of-range value per constrained parameter; the refusal must name the parameter
 and the bound, whether the object is built in Python or from the command line, in the same words
 (``robustlens.utils.parameters``). A bound written only in a hand-made check, or one dropped from a
@@ -26,13 +26,14 @@ from omegaconf import OmegaConf
 from pydantic.fields import FieldInfo
 
 from robustlens.attacks.base import Attack
+from robustlens.data.base import ImageDataModule
 from robustlens.evaluation.probe import Probe
 from robustlens.metrics.base import ProbeMetric
 from robustlens.utils.parameters import ParameterError
 from robustlens.utils.signatures import constructor_signature
 
 ROOT = Path(__file__).resolve().parents[2]
-KINDS = (Attack, Probe, ProbeMetric)
+KINDS = (Attack, Probe, ProbeMetric, ImageDataModule)
 
 
 def _plain(value: Any) -> bool:
@@ -143,7 +144,12 @@ def test_every_configured_kind_is_found():
 
 
 @pytest.mark.parametrize(("cls", "plain", "name", "bad", "words"), CASES)
-def test_out_of_range_is_refused_naming_parameter_and_bound(cls, plain, name, bad, words):
+def test_out_of_range_is_refused_naming_parameter_and_bound(cls, plain, name, bad, words, tmp_path):
+    if issubclass(cls, ImageDataModule):  # a folder dataset reads its class folders before its base is built
+        folder = tmp_path / str(plain.get("folder") or "") / str(plain.get("test_split") or "test")
+        for class_name in ("a", "b"):
+            (folder / class_name).mkdir(parents=True)
+        plain = {**plain, "data_dir": str(tmp_path)}
     with pytest.raises(ParameterError) as info:
         build(cls, plain, name, bad)
     message = str(info.value)
@@ -166,6 +172,9 @@ DECLARED = [
     ("robustlens.evaluation.latent_probes.LatentAdversarialProbe", {}, "rho", math.inf, "finite number"),
     ("robustlens.evaluation.latent_probes.LatentNoiseProbe", {}, "draws", 0, "greater than or equal to 1"),
     ("robustlens.metrics.accuracy.Accuracy", {}, "num_classes", 1, "greater than or equal to 2"),
+    ("robustlens.data.digits.DigitsDataModule", {}, "batch_size", 0, "greater than 0"),
+    ("robustlens.data.digits.DigitsDataModule", {}, "val_fraction", 1.0, "less than 1"),
+    ("robustlens.data.mnist.MNISTDataModule", {}, "test_subset", 0, "greater than 0"),
 ]
 
 

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from robustlens.data.samplers import UnpaddedDistributedSampler
 from robustlens.data.subsets import stratified_first_n, train_val_split
+from robustlens.utils.parameters import Configurable
 
 DATA_DIR_ENV = "ROBUSTLENS_DATA_DIR"
 
@@ -63,8 +64,11 @@ class IndexedImageDataset(Dataset):
         return self.labels[self.positions]
 
 
-class ImageDataModule(LightningDataModule):
+class ImageDataModule(Configurable, LightningDataModule):
     """Common datamodule: deterministic train/val split, stratified subsets, DDP-exact eval loaders.
+
+    Its constructor (and every subclass's) is checked against its signature (:class:`Configurable`):
+    the bounds below are written there only, and Python and the config check refuse a value alike.
 
     Args:
         data_dir: data root; ``None``: ``$ROBUSTLENS_DATA_DIR``, else ``./data``.
@@ -106,17 +110,6 @@ class ImageDataModule(LightningDataModule):
         # plain data in checkpoints (a config's ListConfig would make them unloadable with weights_only)
         class_names = None if class_names is None else [str(n) for n in class_names]
         self.save_hyperparameters(logger=False)  # checkpoints record which data they saw
-        if batch_size <= 0 or (eval_batch_size is not None and eval_batch_size <= 0):
-            raise ValueError(
-                f"batch sizes must be > 0, got batch_size={batch_size}, eval_batch_size={eval_batch_size}"
-            )
-        if num_workers < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-        if not 0.0 <= val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-        for label, value in (("train_subset", train_subset), ("test_subset", test_subset)):
-            if value is not None and value <= 0:
-                raise ValueError(f"{label} must be a positive number of samples or null, got {value}")
         self.data_dir = Path(data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV, "data"))
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size

@@ -256,8 +256,6 @@ class LatentStructure(ProbeMetric):
     ) -> None:
         super().__init__()
         self.num_classes = int(num_classes)
-        if max_samples < 1:
-            raise ValueError(f"max_samples (per class) must be >= 1, got {max_samples}")
         if embedding not in ("pca", "tsne", "umap", "none"):
             raise ValueError(f"unknown embedding method {embedding!r}; choose pca, tsne, umap or none")
         if capture not in ("output", "input"):

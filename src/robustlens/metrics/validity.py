@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from robustlens.metrics.base import ProbeMetric, ProbeOutput
+from robustlens.metrics.intervals import interval_keys, wilson_entries
 
 
 class OutOfRangeFraction(ProbeMetric):
@@ -18,15 +19,12 @@ class OutOfRangeFraction(ProbeMetric):
 
     Reads ``values["out_of_range"]`` (bool per sample, set by the attack probe). Counted in
     integers over distinct sample indices (a padded DDP batch repeats samples), divided in
-    float64; NaN with no samples.
+    float64; NaN with no samples. With its Wilson interval (``out_of_range_fraction/ci_low``, ``/ci_high``).
     """
 
     full_state_update = False
 
-    @property
-    def emits(self) -> tuple[str, ...]:
-        """The one key it returns (checked against the probe's other metrics)."""
-        return ("out_of_range_fraction",)
+    emits = ("out_of_range_fraction", *interval_keys("out_of_range_fraction"))
 
     def __init__(self) -> None:
         super().__init__()
@@ -52,7 +50,8 @@ class OutOfRangeFraction(ProbeMetric):
             0, inverse.cpu(), flags.long().cpu(), reduce="amax"
         )
         count = int(per_sample.sum())
-        return {"out_of_range_fraction": torch.tensor(count / unique.numel(), dtype=torch.float64)}
+        return {"out_of_range_fraction": torch.tensor(count / unique.numel(), dtype=torch.float64),
+                **wilson_entries("out_of_range_fraction", count, unique.numel(), self.interval_options.level)}
 
 
 def _joined(state: Tensor | list[Tensor]) -> Tensor:
