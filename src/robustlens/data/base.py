@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from robustlens.data.samplers import UnpaddedDistributedSampler
 from robustlens.data.subsets import stratified_first_n, train_val_split
-from robustlens.utils.parameters import Configurable
+from robustlens.utils.parameters import CheckedInNew
 
 DATA_DIR_ENV = "ROBUSTLENS_DATA_DIR"
 
@@ -64,10 +64,10 @@ class IndexedImageDataset(Dataset):
         return self.labels[self.positions]
 
 
-class ImageDataModule(Configurable, LightningDataModule):
+class ImageDataModule(CheckedInNew, LightningDataModule):
     """Common datamodule: deterministic train/val split, stratified subsets, DDP-exact eval loaders.
 
-    Its constructor (and every subclass's) is checked against its signature (:class:`Configurable`):
+    Its constructor (and every subclass's) is checked against its signature (:class:`CheckedInNew`):
     the bounds below are written there only, and Python and the config check refuse a value alike.
 
     Args:

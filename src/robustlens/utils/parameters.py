@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from robustlens.utils.signatures import parameter_names
+from robustlens.utils.signatures import constructor_signature, parameter_names
 
 _SKIPPED_KINDS = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
@@ -79,6 +79,19 @@ def parameter_problems(hints: Mapping[str, Any], arguments: Mapping[str, Any]) -
     return problems
 
 
+def _call_problems(signature: inspect.Signature, hints: Mapping[str, Any], args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> list[str]:
+    """The arguments of one call that ``hints`` refuse (none where the call does not bind: Python's own
+    error then names the wrong argument)."""
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError:
+        return []
+    arguments = {name: value for name, value in bound.arguments.items()
+                 if signature.parameters[name].kind not in _SKIPPED_KINDS}
+    return parameter_problems(hints, arguments)
+
+
 def _checked(init: Any) -> Any:
     """``init`` that first checks its arguments against its own signature (:class:`ParameterError`)."""
     signature = inspect.signature(init)
@@ -92,15 +105,7 @@ def _checked(init: Any) -> Any:
                 hints = typing.get_type_hints(init, include_extras=True)
             except Exception:  # unresolvable forward references: nothing to check against
                 hints = {}
-        try:
-            bound = signature.bind(self, *args, **kwargs)
-        except TypeError:
-            return init(self, *args, **kwargs)  # Python's own message names the wrong argument
-        arguments = {
-            name: value for name, value in list(bound.arguments.items())[1:]
-            if signature.parameters[name].kind not in _SKIPPED_KINDS
-        }
-        problems = parameter_problems(hints, arguments)
+        problems = _call_problems(signature, hints, (self, *args), kwargs)
         if problems:
             raise ParameterError(f"{type(self).__name__}: " + "; ".join(problems))
         return init(self, *args, **kwargs)
@@ -137,10 +142,14 @@ class Configurable:
     parameter_attributes: ClassVar[dict[str, str]] = {}
     #: constructor arguments left out of the description (recorded elsewhere, e.g. a probe's metrics)
     undescribed: ClassVar[tuple[str, ...]] = ()
+    #: arguments checked in ``__new__`` (:class:`CheckedInNew`), not by a wrapper around each ``__init__``
+    checks_in_new: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         init = vars(cls).get("__init__")
+        if cls.checks_in_new:  # CheckedInNew
+            return
         if init is not None and not getattr(init, "__robustlens_checked__", False):
             cls.__init__ = _checked(init)  # type: ignore[method-assign]
 
@@ -167,3 +176,24 @@ class Configurable:
         """Facts beyond the parameters (a derived quantity, a library version)."""
         return {}
 
+
+class CheckedInNew(Configurable):
+    """A :class:`Configurable` whose constructor arguments are checked in ``__new__``, not by a wrapper.
+
+    Why: Lightning's ``save_hyperparameters`` collects a datamodule's arguments by walking the chain of
+    ``__init__`` frames and stops at the first frame that is not an ``__init__`` of the class: a wrapper
+    there would drop a subclass's own arguments (a CIFAR-10-C checkpoint would forget its corruption).
+    The arguments of the constructor called are checked against its signature with its parent's
+    ``**base`` parameters joined in (:func:`~robustlens.utils.signatures.constructor_signature`). A class
+    deriving from this one must define ``__init__`` before it in its bases, so that ``inspect.signature``
+    reads that ``__init__`` and not this ``__new__``.
+    """
+
+    checks_in_new: ClassVar[bool] = True
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        signature, hints = constructor_signature(cls)
+        problems = _call_problems(signature, hints, args, kwargs) if signature is not None else []
+        if problems:
+            raise ParameterError(f"{cls.__name__}: " + "; ".join(problems))
+        return super().__new__(cls)
