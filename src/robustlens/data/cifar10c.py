@@ -23,7 +23,7 @@ from pydantic import Field
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from robustlens.attacks.corruptions.functional import ALL_CORRUPTIONS, check_corruption
+from robustlens.attacks.corruptions.functional import ALL_CORRUPTIONS, Severity, check_corruption
 from robustlens.data.base import ImageDataModule
 from robustlens.data.cifar10 import CLASS_NAMES as CIFAR10_CLASS_NAMES
 from robustlens.data.errors import DatasetNotFoundError
@@ -54,7 +54,7 @@ class CIFAR10C(Dataset):
         self,
         root: str | Path,
         corruption: str,
-        severity: Annotated[int, Field(ge=1, le=5)] = 1,
+        severity: Severity = 1,
         per_severity: Annotated[int, Field(ge=1)] = PER_SEVERITY,
     ):
         check_corruption(corruption, severity)
@@ -119,7 +119,7 @@ class CIFAR10CDataModule(ImageDataModule):
     def __init__(
         self,
         corruption: str = "gaussian_noise",
-        severity: Annotated[int, Field(ge=1, le=5)] = 1,
+        severity: Severity = 1,
         folder_root: str = "",
         per_severity: Annotated[int, Field(ge=1)] = PER_SEVERITY,
         data_dir: str | None = None,

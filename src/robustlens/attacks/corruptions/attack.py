@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import ClassVar
 
 import torch
-from pydantic import Field
 from torch import Tensor, nn
 
 from robustlens.attacks.base import Perturbation
-from robustlens.attacks.corruptions.functional import check_corruption, corrupt
+from robustlens.attacks.corruptions.functional import Severity, check_corruption, corrupt
 from robustlens.utils.seeding import SampleRandom, sample_keys
 
 
@@ -36,7 +35,7 @@ class Corruption(Perturbation):
     #: ``name`` is the corruption; ``self.name`` is the result-key name ``<corruption>_<severity>``
     parameter_attributes: ClassVar[dict[str, str]] = {"name": "corruption"}
 
-    def __init__(self, name: str, severity: Annotated[int, Field(ge=1, le=5)] = 1, seed: int = 0):
+    def __init__(self, name: str, severity: Severity = 1, seed: int = 0):
         check_corruption(name, severity)
         super().__init__(norm="none")
         self.corruption = name

@@ -27,12 +27,15 @@ uses the image itself as its grey version, ``frost`` an untinted texture.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
 import numpy as np
 import torch
+from pydantic import Field
 from torch import Tensor
 
 from robustlens.attacks.corruptions import _filters as fl
+from robustlens.utils.parameters import ParameterError, parameter_problems
 from robustlens.utils.seeding import SampleRandom
 
 CorruptionFn = Callable[[Tensor, int, SampleRandom], Tensor]
@@ -360,6 +363,10 @@ CORRUPTION_FUNCTIONS: dict[str, CorruptionFn] = {
     "saturate": saturate,
 }
 
+#: a corruption's severity, 1 (mild) to 5 (strong): the one place its bound is written (the corruption
+#: attack, the CIFAR-10-C datamodule and :func:`corrupt` all read it); strict: ``True`` is not a severity
+Severity = Annotated[int, Field(ge=1, le=5, strict=True)]
+
 #: the 15 common corruptions of CIFAR-10-C, in the published order
 CORRUPTIONS: tuple[str, ...] = tuple(list(CORRUPTION_FUNCTIONS)[:15])
 #: the 4 extra ("held-out") corruptions
@@ -368,14 +375,16 @@ ALL_CORRUPTIONS: tuple[str, ...] = CORRUPTIONS + EXTRA_CORRUPTIONS
 
 
 def check_corruption(name: str, severity: int) -> None:
-    """Raise a ``ValueError`` that lists the valid choices."""
+    """Raise a ``ValueError`` that lists the valid choices (the severity's bound is :data:`Severity`'s,
+    checked by the same function and in the same words as a constructor's arguments)."""
     if name not in CORRUPTION_FUNCTIONS:
         raise ValueError(
             f"unknown corruption {name!r}; valid names: {', '.join(CORRUPTIONS)} "
             f"(common) and {', '.join(EXTRA_CORRUPTIONS)} (extra)"
         )
-    if isinstance(severity, bool) or not isinstance(severity, int) or not 1 <= severity <= 5:
-        raise ValueError(f"severity must be an integer in 1..5, got {severity!r}")
+    problems = parameter_problems({"severity": Severity}, {"severity": severity})
+    if problems:
+        raise ParameterError("; ".join(problems))
 
 
 def corrupt(x: Tensor, name: str, severity: int, rnd: SampleRandom) -> Tensor:
