@@ -5,36 +5,42 @@ Rows, each a fresh process started from this script, timed from just before the 
 - ``robustlens --help`` and ``robustlens evaluate --help``;
 - a misspelled override key (``evaluation.probes.pgd_linf.attack.epz=0.1``: Hydra refuses it and
   robustlens suggests ``eps``) and an out-of-range value (``…attack.eps=-1``: refused by the
-  signature check, which must import the classes the config names);
+  signature check, which imports the attack class the config names, and torch with it);
 - start-up to the first batch of an evaluation job (SmallCNN with random weights on the built-in
   digits, the clean probe): the time at which a Lightning callback (``_first_batch.py`` beside this
   file, added through the config) sees the first test batch;
 - the second job of a two-job sweep in one process (Hydra's basic launcher): from the end of the
   first job's last probe to the first batch of the second, i.e. what a sweep pays per further job;
-- the floors: ``python -c pass`` and ``python -c "import lightning"`` (the evaluation needs Lightning,
-  and Lightning imports torch and torchmetrics: no job can start faster on this machine).
+- the floors: ``python -c pass``, ``python -c "import torch"`` (an attack's signature lives in a module
+  that imports torch) and ``python -c "import lightning"`` (the evaluation needs Lightning, and Lightning
+  imports torch and torchmetrics: no job can start faster on this machine).
 
 Command (repository root)::
 
     python benchmarks/bench_startup.py [--runs 5] [--json outputs/bench_startup.json]
 
-Measured 2026-12-05 12:25 UTC on the project's 2-core CPU while the mutation check ran beside it
-(load ≈ 3), median of 3 runs::
+Measured 2026-12-05 13:53 UTC on the project's 2-core CPU, idle (load average 0.2), median of 5 runs::
 
     python -c pass                    0.01 s
-    import lightning                  7.38 s   (the floor of any job here)
+    import torch                      1.91 s   (the floor of any check that reads an attack's signature)
+    import lightning                  5.43 s   (the floor of any job here)
     robustlens --help                 0.03 s
-    robustlens evaluate --help        1.53 s   (was 7.6 s before the task bodies were imported lazily)
-    misspelled key                    0.79 s   (Hydra's refusal + "did you mean"; was 5.9 s, 12 s in the issue)
-    out-of-range value               10.52 s   (1.43x import lightning: the classes the config names are imported)
-    job: start to first batch         7.85 s   (1.06x import lightning)
-    sweep: next job to first batch    2.23 s   (a further job of a sweep in the same process)
+    robustlens evaluate --help        1.14 s   (was 7.6 s before the task bodies were imported lazily)
+    misspelled key                    0.65 s   (Hydra's refusal + "did you mean"; 12 s in the issue)
+    out-of-range value                2.80 s   (was 10.5 s, contended, when every class the config names was
+                                                imported first; now the attacks' objects are checked first)
+    job: start to first batch         5.23 s   (0.96x import lightning)
+    sweep: next job to first batch    0.93 s   (a further job of a sweep in the same process)
 
-Targets: ``--help`` and a misspelled key ≤ 2 s are met; start-up to the first batch ≤ 3 s is **not**: a job
-needs Lightning, and ``import lightning`` alone takes 4.5–5 s on this machine when idle (7.4 s here; it
-imports torchmetrics, which imports torchvision.models and torch._dynamo), so the job is at 1.06x that
-floor. An out-of-range value is refused by the signature check, which needs the named classes (torch and
-Lightning) imported. A further job of a sweep pays 2.2 s.
+Targets: ``--help``, ``evaluate --help`` and a misspelled key ≤ 2 s are met. An out-of-range value of an
+attack (ε = −1) is refused at 2.80 s: torch's import (1.91 s) plus Hydra's composition (0.65 s) — the
+bound is in the attack's signature, in a module that imports torch; the attacks are checked before the
+rest of the config (``config.validate.LIGHT_TARGETS``; import-linter's ``light-attacks`` contract keeps
+``robustlens.attacks`` free of Lightning and torchmetrics), and a failure imports neither Lightning nor
+wandb nor pandas (``tests/tasks/test_cli.py`` checks it with ``-X importtime``). Start-up to the first batch
+≤ 3 s is **not** met and cannot be on this machine: ``import lightning`` alone takes 5.4 s (it imports
+torchmetrics, whose ``__init__`` imports torchvision.models, torch._dynamo and scipy.signal); the job is
+at 0.96x that floor. A further job of a sweep, in the same process, reaches its first batch in 0.93 s.
 """
 
 from __future__ import annotations
