@@ -53,17 +53,16 @@ def validate_config(cfg: DictConfig, allowed_top_level: Iterable[str] | None = N
                 problems.append(
                     f"unknown top-level key '{key}'{did_you_mean(key, allowed)}; valid keys: {', '.join(sorted(allowed))}"
                 )
-    targets = list(_target_nodes(cfg, ""))
-    light = [(node, path) for node, path in targets if str(node["_target_"]).startswith(LIGHT_TARGETS)]
-    for node, path in light:
-        _check_target_node(node, path, problems)
-    if problems:  # fail fast: the other objects are checked (and their modules imported) once these pass
-        raise ConfigValidationError(problems)
-    for node, path in targets:
-        if not str(node["_target_"]).startswith(LIGHT_TARGETS):
+    light: list[tuple[DictConfig, str]] = []
+    heavy: list[tuple[DictConfig, str]] = []
+    for node, path in _target_nodes(cfg, ""):
+        (light if str(node["_target_"]).startswith(LIGHT_TARGETS) else heavy).append((node, path))
+    # fail fast: the heavy objects are checked (and their modules imported) once the light ones pass
+    for group in (light, heavy):
+        for node, path in group:
             _check_target_node(node, path, problems)
-    if problems:
-        raise ConfigValidationError(problems)
+        if problems:
+            raise ConfigValidationError(problems)
 
 
 def _target_nodes(node: Any, path: str) -> Iterator[tuple[DictConfig, str]]:

@@ -79,17 +79,19 @@ def parameter_problems(hints: Mapping[str, Any], arguments: Mapping[str, Any]) -
     return problems
 
 
-def _call_problems(signature: inspect.Signature, hints: Mapping[str, Any], args: tuple[Any, ...],
-                   kwargs: dict[str, Any]) -> list[str]:
-    """The arguments of one call that ``hints`` refuse (none where the call does not bind: Python's own
-    error then names the wrong argument)."""
+def _check_call(owner: str, signature: inspect.Signature, hints: Mapping[str, Any], args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> None:
+    """Raise :class:`ParameterError` naming ``owner`` for the arguments of one call that ``hints`` refuse
+    (nothing where the call does not bind: Python's own error then names the wrong argument)."""
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError:
-        return []
+        return
     arguments = {name: value for name, value in bound.arguments.items()
                  if signature.parameters[name].kind not in _SKIPPED_KINDS}
-    return parameter_problems(hints, arguments)
+    problems = parameter_problems(hints, arguments)
+    if problems:
+        raise ParameterError(f"{owner}: " + "; ".join(problems))
 
 
 def _checked(init: Any) -> Any:
@@ -105,9 +107,7 @@ def _checked(init: Any) -> Any:
                 hints = typing.get_type_hints(init, include_extras=True)
             except Exception:  # unresolvable forward references: nothing to check against
                 hints = {}
-        problems = _call_problems(signature, hints, (self, *args), kwargs)
-        if problems:
-            raise ParameterError(f"{type(self).__name__}: " + "; ".join(problems))
+        _check_call(type(self).__name__, signature, hints, (self, *args), kwargs)
         return init(self, *args, **kwargs)
 
     checked_init.__robustlens_checked__ = True  # type: ignore[attr-defined]
@@ -193,7 +193,6 @@ class CheckedInNew(Configurable):
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         signature, hints = constructor_signature(cls)
-        problems = _call_problems(signature, hints, args, kwargs) if signature is not None else []
-        if problems:
-            raise ParameterError(f"{cls.__name__}: " + "; ".join(problems))
+        if signature is not None:
+            _check_call(cls.__name__, signature, hints, args, kwargs)
         return super().__new__(cls)
